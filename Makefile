@@ -1,0 +1,39 @@
+# chainpress: `make dev` runs the site locally, `make test` runs every check.
+# Lambda runs Python 3.13: use it where it exists (pyenv here), else the machine's python3.
+PY313 := $(shell PYENV_VERSION=3.13.0 python3.13 -c 'import sys' >/dev/null 2>&1 && echo yes)
+BOOTSTRAP_PYTHON ?= $(if $(PY313),PYENV_VERSION=3.13.0 python3.13,python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test lint typecheck unit dev build bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(BOOTSTRAP_PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy layers/chainpress/chainpress functions
+
+test: lint typecheck
+	AWS_DEFAULT_REGION=us-east-1 $(BIN)/pytest
+
+unit: venv
+	$(BIN)/pytest tests/unit
+
+dev: venv
+	$(BIN)/chainpress dev
+
+bench: venv
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build

@@ -1,0 +1,113 @@
+"""The article record: what a page, a listing, a sitemap or a feed needs to know about an article.
+
+Pure data; no AWS. ``to_item``/``from_item`` give the plain-dict form stored in the articles
+table (and seen in its stream images), so every layer agrees on one shape.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any, Literal
+
+Status = Literal["live", "draft", "scheduled", "removed"]
+
+ARTICLE_PREFIX = "articles"
+
+
+def article_path(slug: str) -> str:
+    """The public URL path of an article page (``/articles/<slug>/``)."""
+    return f"/{ARTICLE_PREFIX}/{slug}/"
+
+
+def format_time(value: dt.datetime) -> str:
+    """ISO 8601 in UTC with a ``Z``: sorts as text, so it doubles as a sort key."""
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(dt.UTC)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Article:
+    """One article as stored in the articles table (everything but the rendered body)."""
+
+    slug: str
+    title: str
+    date: dt.datetime  # aware, UTC
+    source_key: str  # content-bucket key it came from, e.g. "articles/2022/链圈 news.md"
+    content_hash: str  # sha256 of the source bytes
+    author: str = ""
+    category: str = ""  # category key from settings, e.g. "bitcoin"
+    tags: tuple[str, ...] = ()
+    summary: str = ""
+    cover: str = ""
+    aliases: tuple[str, ...] = ()
+    reading_minutes: int = 1
+    word_count: int = 0
+    status: Status = "live"
+    # Slugs of related articles, chosen when the article is published (same category / shared
+    # tags, newest first) and refreshed by a full rebuild; keeps the cost of a publish flat.
+    related: tuple[str, ...] = ()
+    updated: dt.datetime | None = None  # when the record last changed (UTC)
+
+    @property
+    def url(self) -> str:
+        return article_path(self.slug)
+
+    @property
+    def sort_key(self) -> str:
+        """Chronological key, unique per article: ``<ISO date>#<slug>``."""
+        return f"{format_time(self.date)}#{self.slug}"
+
+    @property
+    def is_listed(self) -> bool:
+        """Whether the article appears on listings, sitemaps and feeds."""
+        return self.status == "live"
+
+    def to_item(self) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "slug": self.slug,
+            "title": self.title,
+            "date": format_time(self.date),
+            "source_key": self.source_key,
+            "content_hash": self.content_hash,
+            "author": self.author,
+            "category": self.category,
+            "tags": list(self.tags),
+            "summary": self.summary,
+            "cover": self.cover,
+            "aliases": list(self.aliases),
+            "reading_minutes": self.reading_minutes,
+            "word_count": self.word_count,
+            "status": self.status,
+            "related": list(self.related),
+            "url": self.url,
+        }
+        if self.updated is not None:
+            item["updated"] = format_time(self.updated)
+        return item
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Article:
+        updated = item.get("updated")
+        return cls(
+            slug=str(item["slug"]),
+            title=str(item["title"]),
+            date=parse_time(str(item["date"])),
+            source_key=str(item.get("source_key", "")),
+            content_hash=str(item.get("content_hash", "")),
+            author=str(item.get("author", "")),
+            category=str(item.get("category", "")),
+            tags=tuple(str(t) for t in item.get("tags", ())),
+            summary=str(item.get("summary", "")),
+            cover=str(item.get("cover", "")),
+            aliases=tuple(str(a) for a in item.get("aliases", ())),
+            reading_minutes=int(item.get("reading_minutes", 1)),
+            word_count=int(item.get("word_count", 0)),
+            status=item.get("status", "live"),
+            related=tuple(str(s) for s in item.get("related", ())),
+            updated=parse_time(str(updated)) if updated else None,
+        )
