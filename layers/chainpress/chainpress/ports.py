@@ -1,0 +1,150 @@
+"""The small interfaces between the pure core and the outside world (AWS or fakes).
+
+Adapters: ``chainpress.aws`` (S3, DynamoDB, CloudFront) and ``chainpress.memory`` (in memory).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol
+
+from chainpress.model import Article
+
+HTML = "text/html; charset=utf-8"
+CACHE_PAGE = "public, max-age=60, s-maxage=300"
+CACHE_ARTICLE = "public, max-age=300, s-maxage=86400"
+CACHE_STATIC = "public, max-age=86400"
+INTERNAL_PREFIX = "_internal/"
+
+
+def body_key(slug: str) -> str:
+    """Where an article's rendered body is kept (private: never served)."""
+    return f"{INTERNAL_PREFIX}bodies/{slug}.html"
+
+
+class StaleEvent(Exception):  # noqa: N818 - reads better at the call site
+    """A newer (or the same) event for this source key was already applied."""
+
+
+class SlugTaken(Exception):  # noqa: N818
+    """Another source file already owns this slug."""
+
+    def __init__(self, slug: str, owner: str) -> None:
+        super().__init__(f"slug {slug!r} is already used by {owner!r}")
+        self.slug = slug
+        self.owner = owner
+
+
+class ContentSource(Protocol):
+    def read(self, key: str, version_id: str | None = None) -> bytes:
+        """The exact bytes of ``key`` (at ``version_id`` when given)."""
+        ...
+
+    def write_status(self, key: str, report: dict[str, object]) -> None:
+        """Store the editor-facing publish report for source ``key``."""
+        ...
+
+
+class SiteWriter(Protocol):
+    def write(self, path: str, data: bytes, content_type: str, cache_control: str) -> bool:
+        """Write ``data`` at ``path`` (a key, no leading slash). False if the bytes were already
+        there (nothing written)."""
+        ...
+
+    def delete(self, path: str) -> bool:
+        """Delete ``path``; False if it was not there."""
+        ...
+
+    def read(self, path: str) -> bytes | None: ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SourceState:
+    """What the table knows about one content-bucket key."""
+
+    key: str
+    seq: str  # padded sequencer of the last applied event
+    version_id: str = ""
+    slug: str = ""
+    status: str = ""  # published | draft | scheduled | removed | error
+    error: str = ""
+    line: int | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ArticleChange:
+    """One applied publish/removal: the store writes it in one transaction."""
+
+    source: SourceState
+    new: Article | None  # None: no article record change (e.g. an error report)
+    previous: Article | None  # the record as read before the change (for listing diffs)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ListingHead:
+    count: int = 0
+    version: int = 0
+
+
+class ArticleStore(Protocol):
+    def get_article(self, slug: str) -> Article | None: ...
+
+    def get_articles(self, slugs: Sequence[str]) -> dict[str, Article]: ...
+
+    def get_source(self, key: str) -> SourceState | None: ...
+
+    def commit(self, change: ArticleChange) -> None:
+        """Apply a change atomically. Raises StaleEvent if a later event for the source key was
+        applied, SlugTaken if another live source owns the slug."""
+        ...
+
+    def head(self, listing: str) -> ListingHead: ...
+
+    def newest(self, listing: str, limit: int, before: str | None = None) -> list[Article]:
+        """Members of ``listing``, newest first, optionally only sort keys < ``before``."""
+        ...
+
+    def oldest(self, listing: str, limit: int, after: str | None = None) -> list[Article]:
+        """Members of ``listing``, oldest first, optionally only sort keys > ``after``."""
+        ...
+
+    def count_before(self, listing: str, sort_key: str) -> int:
+        """How many members sort before ``sort_key`` (its 0-based position)."""
+        ...
+
+    def iter_listing(self, listing: str) -> Iterator[Article]:
+        """Every member, oldest first (full rebuilds)."""
+        ...
+
+    def listings(self) -> list[str]:
+        """Every listing that has a head (full rebuilds)."""
+        ...
+
+    def get_site(self) -> tuple[str, dict[str, str], int] | None:
+        """(site.yaml text, theme overrides, version) or None when never uploaded."""
+        ...
+
+    def put_site(self, yaml_text: str | None, theme: dict[str, str] | None) -> int:
+        """Store settings text and/or theme overrides (None keeps what is there);
+        returns the new version."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HotItem:
+    slug: str
+    title: str
+    url: str
+    category: str
+    views: int
+
+
+class HotLists(Protocol):
+    def get(self, window: str, category: str | None = None) -> list[HotItem]: ...
+
+
+class CdnInvalidator(Protocol):
+    def invalidate(self, paths: Iterable[str]) -> None:
+        """Invalidate URL paths (each starting with ``/``) in one request."""
+        ...
