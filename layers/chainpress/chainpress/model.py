@@ -11,6 +11,8 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from slugify import slugify
+
 Status = Literal["live", "draft", "scheduled", "removed"]
 
 ARTICLE_PREFIX = "articles"
@@ -19,6 +21,26 @@ ARTICLE_PREFIX = "articles"
 def article_path(slug: str) -> str:
     """The public URL path of an article page (``/articles/<slug>/``)."""
     return f"/{ARTICLE_PREFIX}/{slug}/"
+
+
+def tag_key(tag: str) -> str:
+    """URL segment of a tag: lowercase, hyphenated, CJK kept (``"Layer 2"`` -> ``"layer-2"``)."""
+    return slugify(tag, allow_unicode=True) or "tag"
+
+
+def listings_of(article: Article | None) -> set[str]:
+    """The listings an article is a member of, by its status (see docs/architecture.md)."""
+    if article is None:
+        return set()
+    if article.status == "scheduled":
+        return {"scheduled"}
+    if article.status != "live":
+        return set()
+    names = {"home"}
+    if article.category:
+        names.add(f"category/{article.category}")
+    names.update(f"tag/{tag_key(t)}" for t in article.tags)
+    return names
 
 
 def format_time(value: dt.datetime) -> str:
