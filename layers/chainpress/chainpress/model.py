@@ -43,6 +43,34 @@ def listings_of(article: Article | None) -> set[str]:
     return names
 
 
+def member_ops(previous: Article | None, new: Article) -> list[tuple[str, str, str, int]]:
+    """How listing membership changes from ``previous`` to ``new``: a list of
+    ``(listing, "put" | "delete", sort_key, count delta)``. Shared by every ArticleStore so
+    the DynamoDB and in-memory stores cannot disagree."""
+    old_lists = listings_of(previous)
+    new_lists = listings_of(new)
+    moved = previous is None or previous.sort_key != new.sort_key
+    changed = previous is None or previous.to_item() != new.to_item()
+    ops: list[tuple[str, str, str, int]] = []
+    for listing in sorted(old_lists | new_lists):
+        was, now = listing in old_lists, listing in new_lists
+        if was and previous is not None and (not now or moved):
+            ops.append((listing, "delete", previous.sort_key, -1))
+        if now and (not was or moved):
+            ops.append((listing, "put", new.sort_key, 1))
+        elif now and changed:
+            ops.append((listing, "put", new.sort_key, 0))
+    return ops
+
+
+SEQUENCER_WIDTH = 32
+
+
+def pad_sequencer(sequencer: str) -> str:
+    """S3 sequencers compare as hex of equal length: left-pad so text order is event order."""
+    return sequencer.strip().upper().rjust(SEQUENCER_WIDTH, "0")
+
+
 def format_time(value: dt.datetime) -> str:
     """ISO 8601 in UTC with a ``Z``: sorts as text, so it doubles as a sort key."""
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

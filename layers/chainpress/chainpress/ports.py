@@ -23,11 +23,11 @@ def body_key(slug: str) -> str:
     return f"{INTERNAL_PREFIX}bodies/{slug}.html"
 
 
-class StaleEvent(Exception):  # noqa: N818 - reads better at the call site
+class StaleEvent(Exception):
     """A newer (or the same) event for this source key was already applied."""
 
 
-class SlugTaken(Exception):  # noqa: N818
+class SlugTaken(Exception):
     """Another source file already owns this slug."""
 
     def __init__(self, slug: str, owner: str) -> None:
@@ -37,8 +37,9 @@ class SlugTaken(Exception):  # noqa: N818
 
 
 class ContentSource(Protocol):
-    def read(self, key: str, version_id: str | None = None) -> bytes:
-        """The exact bytes of ``key`` (at ``version_id`` when given)."""
+    def read(self, key: str, version_id: str | None = None, limit: int | None = None) -> bytes:
+        """The exact bytes of ``key`` (at ``version_id`` when given); with ``limit``, at most
+        ``limit`` bytes (so an oversized upload is never read whole)."""
         ...
 
     def write_status(self, key: str, report: dict[str, object]) -> None:
@@ -79,6 +80,21 @@ class ArticleChange:
     source: SourceState
     new: Article | None  # None: no article record change (e.g. an error report)
     previous: Article | None  # the record as read before the change (for listing diffs)
+    # The record this source published under an earlier slug (its slug was edited): it is
+    # marked removed in the same transaction.
+    retired: Article | None = None
+
+
+class ArticleConflict(RuntimeError):
+    """The article changed between read and commit; the caller retries (Lambda does)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SiteSource:
+    """Site settings text and theme overrides as uploaded by editors."""
+
+    yaml_text: str = ""
+    theme: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -121,13 +137,24 @@ class ArticleStore(Protocol):
         """Every listing that has a head (full rebuilds)."""
         ...
 
-    def get_site(self) -> tuple[str, dict[str, str], int] | None:
-        """(site.yaml text, theme overrides, version) or None when never uploaded."""
+    def get_site(self) -> SiteSource:
+        """Uploaded settings and theme overrides (empty when none were uploaded)."""
         ...
 
-    def put_site(self, yaml_text: str | None, theme: dict[str, str] | None) -> int:
-        """Store settings text and/or theme overrides (None keeps what is there);
-        returns the new version."""
+    def commit_site(
+        self,
+        source: SourceState,
+        *,
+        yaml_text: str | None = None,
+        theme_name: str | None = None,
+        theme_text: str | None = None,
+    ) -> None:
+        """Store site.yaml text (``yaml_text``) or one theme template (``theme_name``; text None
+        deletes it) together with the source state, in one transaction. Raises StaleEvent."""
+        ...
+
+    def scan_articles(self) -> Iterator[Article]:
+        """Every article record, any status (full rebuilds; O(table))."""
         ...
 
 

@@ -1,0 +1,88 @@
+"""S3 adapters: the content bucket (``ContentSource``) and the site bucket (``SiteWriter``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+STATUS_PREFIX = "_status/"
+
+
+def _missing(exc: ClientError) -> bool:
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    return code in {"404", "NoSuchKey", "NotFound"}
+
+
+class S3ContentSource:
+    def __init__(self, bucket: str, client: Any) -> None:
+        self.bucket = bucket
+        self.client = client
+
+    def read(self, key: str, version_id: str | None = None, limit: int | None = None) -> bytes:
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if version_id:
+            params["VersionId"] = version_id
+        if limit is not None:
+            params["Range"] = f"bytes=0-{limit - 1}"
+        body: bytes = self.client.get_object(**params)["Body"].read()
+        return body
+
+    def write_status(self, key: str, report: dict[str, object]) -> None:
+        self.client.put_object(
+            Bucket=self.bucket,
+            Key=f"{STATUS_PREFIX}{key}.json",
+            Body=json.dumps(report, ensure_ascii=False, indent=2).encode("utf-8"),
+            ContentType="application/json; charset=utf-8",
+        )
+
+
+class S3SiteWriter:
+    """Writes pages to the site bucket, skipping identical bytes (a ``sha256`` metadata check:
+    ETags are not content hashes under every encryption mode)."""
+
+    def __init__(self, bucket: str, client: Any) -> None:
+        self.bucket = bucket
+        self.client = client
+
+    def write(self, path: str, data: bytes, content_type: str, cache_control: str) -> bool:
+        digest = hashlib.sha256(data).hexdigest()
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=path)
+        except ClientError as exc:
+            if not _missing(exc):
+                raise
+        else:
+            same = head.get("Metadata", {}).get("sha256") == digest
+            if same and head.get("ContentType") == content_type:
+                return False
+        self.client.put_object(
+            Bucket=self.bucket,
+            Key=path,
+            Body=data,
+            ContentType=content_type,
+            CacheControl=cache_control,
+            Metadata={"sha256": digest},
+        )
+        return True
+
+    def delete(self, path: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=path)
+        except ClientError as exc:
+            if _missing(exc):
+                return False
+            raise
+        self.client.delete_object(Bucket=self.bucket, Key=path)
+        return True
+
+    def read(self, path: str) -> bytes | None:
+        try:
+            body: bytes = self.client.get_object(Bucket=self.bucket, Key=path)["Body"].read()
+        except ClientError as exc:
+            if _missing(exc):
+                return None
+            raise
+        return body

@@ -1,0 +1,434 @@
+"""The theme: every HTML page of the site, as a pure function of records and settings.
+
+``Theme`` wraps one Jinja2 environment. Templates come from the bundled theme
+(``chainpress/theme/templates``) unless an editor uploaded an override of the same name
+(``theme/<name>.html`` in the content bucket); overrides are untrusted, hence the sandbox.
+Pages never contain anything that changes without a rebuild (view counts are filled in by
+``views.js``), so a page's bytes depend only on its records: writers can skip identical bytes
+and numbered listing pages stay CDN-cacheable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from jinja2 import ChoiceLoader, DictLoader, PackageLoader, StrictUndefined, Template
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
+
+from chainpress.model import Article, article_path, format_time, tag_key
+from chainpress.ports import HotItem
+from chainpress.settings import Category, SiteSettings
+
+__all__ = [
+    "STATIC_TYPES",
+    "Theme",
+    "absolute_url",
+    "category_path",
+    "format_date",
+    "href",
+    "jsonld",
+    "page_path",
+    "tag_path",
+]
+
+STATIC_TYPES: dict[str, str] = {
+    "style.css": "text/css; charset=utf-8",
+    "views.js": "text/javascript; charset=utf-8",
+}
+
+# Labels for the hot windows the trending function produces; unknown keys are shown as is.
+HOT_WINDOWS: dict[str, str] = {"24h": "Last 24 hours", "7d": "Last 7 days"}
+
+# How many numbered pages the front page of a listing links to directly (newest first);
+# older ones are reached page by page or through the monthly archive.
+PAGER_NEWEST = 10
+
+# Characters kept as they are in URL paths (RFC 3986 pchar minus "%", plus "/"): everything
+# else, CJK included, is percent-encoded so hrefs match the sitemaps and feeds byte for byte.
+_PATH_SAFE = "/-._~!$&'()*+,;=:@"
+
+_UTC = dt.UTC
+
+
+def href(path: str) -> str:
+    """A site path made safe for an ``href``: percent-encoded UTF-8, ``/`` kept."""
+    return quote(path, safe=_PATH_SAFE)
+
+
+def absolute_url(settings: SiteSettings, path: str) -> str:
+    """Absolute URL of a site path (encoded); URLs that already are absolute pass through."""
+    if path.startswith(("https://", "http://")):
+        return path
+    return settings.absolute(href("/" + path.lstrip("/")))
+
+
+def category_path(key: str) -> str:
+    return f"/category/{key}/"
+
+
+def tag_path(tag: str) -> str:
+    """Listing path of a tag, from its label (``"Layer 2"`` -> ``/tag/layer-2/``)."""
+    return f"/tag/{tag_key(tag)}/"
+
+
+def page_path(base_path: str, page: int | None) -> str:
+    """URL of a listing page: the front page (``None``) or numbered page K (1 is the oldest)."""
+    return base_path if page is None else f"{base_path}page/{page}/"
+
+
+@functools.cache
+def _zone(name: str) -> dt.tzinfo:
+    # A bad timezone in site.yaml must not take the whole site down: fall back to UTC.
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return _UTC
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    # Naive datetimes are taken as UTC (the model's convention), never as the host's local time.
+    return value if value.tzinfo is not None else value.replace(tzinfo=_UTC)
+
+
+def format_date(value: dt.datetime, settings: SiteSettings, *, with_time: bool = True) -> str:
+    """A time as readers see it, in ``settings.timezone``: ``2022-05-03 14:30``.
+
+    Year-month-day: unambiguous for every reader (the seed's ``05/03/2022`` is not).
+    """
+    local = _aware(value).astimezone(_zone(settings.timezone))
+    return local.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
+
+
+def _isodate(value: dt.datetime) -> str:
+    return format_time(_aware(value))
+
+
+def jsonld(data: Mapping[str, Any]) -> Markup:
+    """JSON for a ``<script type="application/ld+json">`` block.
+
+    Autoescaping does not apply inside <script>, so the characters that could end the block or
+    start markup are written as JSON escapes (still the same JSON once parsed).
+    """
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    for char, escaped in (
+        ("&", "\\u0026"),
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
+        text = text.replace(char, escaped)
+    return Markup(text)  # noqa: S704 - escaped above
+
+
+def _safe_link(url: str, fallback: str) -> str:
+    """Only site paths and http(s) URLs become links (hot items come from a table)."""
+    if (url.startswith("/") and not url.startswith("//")) or url.startswith(
+        ("https://", "http://")
+    ):
+        return url
+    return fallback
+
+
+@functools.cache
+def _static_assets() -> dict[str, bytes]:
+    folder = resources.files("chainpress").joinpath("theme", "static")
+    return {name: folder.joinpath(name).read_bytes() for name in STATIC_TYPES}
+
+
+@functools.cache
+def _static_version(name: str) -> str:
+    return hashlib.sha256(_static_assets()[name]).hexdigest()[:10]
+
+
+def static_url(name: str) -> str:
+    """``/static/<name>?v=<hash>``: a new asset gets a new URL, so it can be cached long."""
+    return f"/static/{name}?v={_static_version(name)}"
+
+
+class Theme:
+    """Renders the pages of one site (settings + optional editor template overrides).
+
+    Build one per settings/overrides version and reuse it: templates compile once.
+    """
+
+    def __init__(self, settings: SiteSettings, overrides: Mapping[str, str] | None = None) -> None:
+        self.settings = settings
+        self.overrides = dict(overrides or {})
+        loader = ChoiceLoader(
+            [DictLoader(self.overrides), PackageLoader("chainpress", "theme/templates")]
+        )
+        self.env = SandboxedEnvironment(
+            loader=loader,
+            autoescape=True,
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            # Templates never change under a Theme: skip the per-render up-to-date check.
+            auto_reload=False,
+        )
+        self.env.filters.update(
+            date=self._date,
+            isodate=_isodate,
+            href=href,
+            absolute=self._absolute,
+            category_label=settings.category_label,
+            category_url=lambda key: href(category_path(key)),
+            tag_url=lambda tag: href(tag_path(tag)),
+        )
+        self.env.globals.update(
+            site=settings,
+            static=static_url,
+            format_date=self._date,
+        )
+        self._templates: dict[str, Template] = {}
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _date(self, value: dt.datetime, with_time: bool = False) -> str:
+        return format_date(value, self.settings, with_time=with_time)
+
+    def _absolute(self, path: str) -> str:
+        return absolute_url(self.settings, path)
+
+    def _template(self, name: str) -> Template:
+        template = self._templates.get(name)
+        if template is None:
+            template = self._templates[name] = self.env.get_template(name)
+        return template
+
+    def _render(self, name: str, **context: Any) -> str:
+        context.setdefault("canonical", "")
+        context.setdefault("current_category", "")
+        context.setdefault("feeds", [])
+        return self._template(name).render(**context)
+
+    def _feeds(self, *extra: tuple[str, str]) -> list[dict[str, str]]:
+        feeds = [{"title": self.settings.name, "url": "/feed.xml"}]
+        feeds += [{"title": title, "url": href(url)} for title, url in extra]
+        return feeds
+
+    def _category(self, key: str) -> dict[str, str] | None:
+        if not key:
+            return None
+        return {"key": key, "label": self.settings.category_label(key), "url": href(category_path(key))}
+
+    def _cover(self, article: Article) -> str:
+        return absolute_url(self.settings, article.cover) if article.cover else ""
+
+    def _article_jsonld(self, article: Article, canonical: str, cover: str) -> Markup:
+        settings = self.settings
+        publisher = {"@type": "Organization", "name": settings.name, "url": settings.base_url + "/"}
+        author: dict[str, str] = (
+            {"@type": "Person", "name": article.author} if article.author else dict(publisher)
+        )
+        data: dict[str, Any] = {
+            "@context": "https://schema.org",
+            "@type": "NewsArticle",
+            "headline": article.title,
+            "description": article.summary,
+            "datePublished": _isodate(article.date),
+            "dateModified": _isodate(article.updated or article.date),
+            "author": author,
+            "publisher": publisher,
+            "mainEntityOfPage": {"@type": "WebPage", "@id": canonical},
+            "url": canonical,
+            "inLanguage": settings.language,
+            "wordCount": article.word_count,
+            "keywords": list(article.tags),
+        }
+        if article.category:
+            data["articleSection"] = settings.category_label(article.category)
+        if cover:
+            data["image"] = [cover]
+        return jsonld(data)
+
+    # -- pages -----------------------------------------------------------------------------
+
+    def article_page(
+        self,
+        article: Article,
+        body_html: str,
+        *,
+        previous: Article | None,
+        next: Article | None,  # noqa: A002 - the agreed keyword
+        related: Sequence[Article],
+    ) -> str:
+        """The article page. ``body_html`` is trusted: markdown.py has sanitised it.
+
+        ``previous`` is the older neighbour and ``next`` the newer one (the newest article
+        says "Next: No more", like the real site).
+        """
+        canonical = absolute_url(self.settings, article.url)
+        cover = self._cover(article)
+        category = self._category(article.category)
+        feeds = self._feeds(
+            *([(category["label"], f"/category/{article.category}/feed.xml")] if category else [])
+        )
+        return self._render(
+            "article.html",
+            article=article,
+            body=Markup(body_html),  # noqa: S704 - sanitised by markdown.py
+            previous=previous,
+            next=next,
+            related=list(related),
+            category=category,
+            current_category=article.category,
+            tags=[{"label": t, "url": href(tag_path(t))} for t in article.tags],
+            description=article.summary or self.settings.description,
+            canonical=canonical,
+            cover_url=cover,
+            jsonld=self._article_jsonld(article, canonical, cover),
+            feeds=feeds,
+        )
+
+    def listing_page(
+        self,
+        *,
+        title: str,
+        path: str,
+        articles: Sequence[Article],
+        page: int | None,
+        pages: int,
+        base_path: str,
+        feed_path: str | None = None,
+        description: str = "",
+    ) -> str:
+        """One page of a listing (home, category or tag).
+
+        ``page`` None is the front page (the newest articles); numbered page K counts from the
+        oldest (1) so it keeps its bytes as new articles arrive. Only the front page and the
+        newest numbered page depend on ``pages``.
+        """
+        current = ""
+        if base_path.startswith("/category/"):
+            current = base_path.removeprefix("/category/").strip("/")
+        return self._render(
+            "listing.html",
+            title=title,
+            description=description,
+            articles=list(articles),
+            page=page,
+            pager=pagination(page, pages, base_path),
+            canonical=absolute_url(self.settings, path),
+            current_category=current,
+            feeds=self._feeds(*([(title, feed_path)] if feed_path else [])),
+        )
+
+    def home_page(self, *, articles: Sequence[Article], pages: int, hot: Sequence[HotItem]) -> str:
+        return self._render(
+            "home.html",
+            articles=list(articles),
+            hot=self._hot_items(hot),
+            pager=pagination(None, pages, "/"),
+            canonical=absolute_url(self.settings, "/"),
+            feeds=self._feeds(),
+        )
+
+    def hot_page(self, *, lists: Mapping[str, Sequence[HotItem]]) -> str:
+        return self._render(
+            "hot.html",
+            lists=[
+                {"key": key, "label": HOT_WINDOWS.get(key, key), "items": self._hot_items(items)}
+                for key, items in lists.items()
+            ],
+            canonical=absolute_url(self.settings, "/hot/"),
+            feeds=self._feeds(),
+        )
+
+    def sitemap_page(
+        self,
+        *,
+        categories: Sequence[tuple[Category, int]],
+        tags: Sequence[tuple[str, str, int]],
+    ) -> str:
+        """HTML sitemap ("Sitemap1"): categories with counts, tags as (label, key, count)."""
+        return self._render(
+            "sitemap.html",
+            categories=[
+                {"label": c.label, "url": href(category_path(c.key)), "count": n}
+                for c, n in categories
+            ],
+            tags=[
+                {"label": label, "url": href(f"/tag/{key}/"), "count": n} for label, key, n in tags
+            ],
+            canonical=absolute_url(self.settings, "/sitemap/"),
+            feeds=self._feeds(),
+        )
+
+    def archive_page(self, *, months: Sequence[tuple[str, Sequence[Article]]]) -> str:
+        """Monthly archive ("Sitemap2"): ``months`` as (label such as "2022-05", articles)."""
+        return self._render(
+            "archive.html",
+            months=[
+                {"label": label, "id": "m-" + "".join(c if c.isalnum() else "-" for c in label),
+                 "articles": list(items)}
+                for label, items in months
+            ],
+            canonical=absolute_url(self.settings, "/archive/"),
+            feeds=self._feeds(),
+        )
+
+    def not_found_page(self) -> str:
+        return self._render("404.html", feeds=self._feeds())
+
+    def static_files(self) -> dict[str, tuple[bytes, str]]:
+        """Theme assets by site key: ``{"static/style.css": (bytes, content type), ...}``."""
+        return {f"static/{name}": (data, STATIC_TYPES[name]) for name, data in _static_assets().items()}
+
+    def _hot_items(self, items: Sequence[HotItem]) -> list[dict[str, Any]]:
+        return [
+            {
+                "slug": item.slug,
+                "title": item.title,
+                "url": href(_safe_link(item.url, article_path(item.slug))),
+                "category": self._category(item.category),
+                "views": item.views,
+            }
+            for item in items
+        ]
+
+
+def pagination(page: int | None, pages: int, base_path: str) -> dict[str, Any]:
+    """Links between the pages of a listing.
+
+    The front page shows the newest articles; numbered page K (1 = oldest) links to K-1
+    ("older") and K+1 ("newer"; the front page from the newest numbered page). The front page
+    links to the numbered pages, newest first, and its "older" link skips page ``pages``, whose
+    articles the front page already shows (it holds the newest ``count % size`` or ``size``).
+    Numbered pages do not list the others: that would change every old page on each new one.
+    """
+    older: int | None
+    newer: str | None
+    numbers: list[dict[str, Any] | None] = []
+    if page is None:
+        older = pages - 1 if pages >= 2 else None
+        newer = None
+        if pages >= 2:
+            shown = list(range(pages, max(pages - PAGER_NEWEST, 0), -1))
+            numbers = [{"number": k, "url": href(page_path(base_path, k))} for k in shown]
+            if shown[-1] > 1:
+                if shown[-1] > 2:
+                    numbers.append(None)  # an ellipsis
+                numbers.append({"number": 1, "url": href(page_path(base_path, 1))})
+    else:
+        older = page - 1 if page > 1 else None
+        newer = href(page_path(base_path, page + 1 if page < pages else None))
+    return {
+        "page": page,
+        "pages": pages,
+        "front": href(base_path),
+        "older": href(page_path(base_path, older)) if older is not None else None,
+        "older_number": older,
+        "newer": newer,
+        "numbers": numbers,
+    }

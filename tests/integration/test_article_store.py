@@ -1,0 +1,119 @@
+"""The ArticleStore contract, run against DynamoDB (moto) and the in-memory fake alike."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from chainpress.aws import clients
+from chainpress.aws.articles import DynamoArticleStore
+from chainpress.memory import InMemoryArticleStore
+from chainpress.model import Article, pad_sequencer
+from chainpress.ports import ArticleChange, ArticleStore, SlugTaken, SourceState, StaleEvent
+from tests.support.aws import create_stack
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def store(request: pytest.FixtureRequest) -> Iterator[ArticleStore]:
+    if request.param == "memory":
+        yield InMemoryArticleStore()
+        return
+    with mock_aws():
+        clients.reset()
+        names = create_stack()
+        yield DynamoArticleStore(names["ArticlesTable"], clients.dynamodb())
+    clients.reset()
+
+
+def make(slug: str, day: int, **kw: Any) -> Article:
+    base = dict(
+        slug=slug,
+        title=f"Title {slug}",
+        date=dt.datetime(2024, 1, day, 8, 0, tzinfo=dt.UTC),
+        source_key=f"articles/{slug}.md",
+        content_hash=f"hash-{slug}",
+        category="bitcoin",
+        tags=("etf",),
+    )
+    base.update(kw)
+    return Article(**base)  # type: ignore[arg-type]
+
+
+def publish(store: ArticleStore, article: Article, seq: str = "01") -> None:
+    source = SourceState(key=article.source_key, seq=pad_sequencer(seq), slug=article.slug,
+                         status="published")
+    store.commit(ArticleChange(source=source, new=article,
+                               previous=store.get_article(article.slug)))
+
+
+def test_publish_adds_article_to_its_listings_in_date_order(store: ArticleStore) -> None:
+    for day, slug in [(3, "c"), (1, "a"), (2, "b")]:
+        publish(store, make(slug, day))
+    assert [a.slug for a in store.newest("home", 10)] == ["c", "b", "a"]
+    assert [a.slug for a in store.oldest("category/bitcoin", 2)] == ["a", "b"]
+    assert [a.slug for a in store.newest("tag/etf", 10, before=make("c", 3).sort_key)] == ["b", "a"]
+    assert store.head("home").count == 3
+    assert store.count_before("home", make("c", 3).sort_key) == 2
+    assert [a.slug for a in store.iter_listing("tag/etf")] == ["a", "b", "c"]
+
+
+def test_category_change_moves_article_between_listings(store: ArticleStore) -> None:
+    publish(store, make("a", 1))
+    publish(store, make("a", 1, category="wallet", content_hash="h2"), seq="02")
+    assert store.newest("category/bitcoin", 10) == []
+    assert [a.slug for a in store.newest("category/wallet", 10)] == ["a"]
+    assert store.head("category/bitcoin").count == 0
+    assert store.head("home").count == 1
+
+
+def test_stale_event_changes_nothing(store: ArticleStore) -> None:
+    publish(store, make("a", 1), seq="0A")
+    with pytest.raises(StaleEvent):
+        publish(store, make("a", 1, title="old", content_hash="old"), seq="09")
+    got = store.get_article("a")
+    assert got is not None and got.title == "Title a"
+
+
+def test_second_source_cannot_take_a_live_slug(store: ArticleStore) -> None:
+    publish(store, make("a", 1))
+    with pytest.raises(SlugTaken):
+        publish(store, make("a", 2, source_key="articles/other.md"))
+    got = store.get_article("a")
+    assert got is not None and got.source_key == "articles/a.md"
+
+
+def test_removal_takes_article_off_every_listing(store: ArticleStore) -> None:
+    article = make("a", 1)
+    publish(store, article)
+    removed = dataclasses.replace(article, status="removed")
+    publish(store, removed, seq="02")
+    assert store.newest("home", 10) == [] and store.newest("tag/etf", 10) == []
+    assert store.head("home").count == 0
+    assert {a.slug for a in store.scan_articles()} == {"a"}
+
+
+def test_slug_edit_retires_the_old_slug_in_the_same_commit(store: ArticleStore) -> None:
+    old = make("old", 1, source_key="articles/x.md")
+    publish(store, old)
+    new = make("new", 1, source_key="articles/x.md")
+    source = SourceState(key="articles/x.md", seq=pad_sequencer("02"), slug="new")
+    store.commit(ArticleChange(source=source, new=new, previous=None, retired=old))
+    assert [a.slug for a in store.newest("home", 10)] == ["new"]
+    retired = store.get_article("old")
+    assert retired is not None and retired.status == "removed"
+
+
+def test_site_settings_and_theme_overrides(store: ArticleStore) -> None:
+    store.commit_site(SourceState(key="site.yaml", seq=pad_sequencer("1")), yaml_text="name: X")
+    store.commit_site(SourceState(key="theme/article.html", seq=pad_sequencer("1")),
+                      theme_name="article.html", theme_text="<p>hi</p>")
+    site = store.get_site()
+    assert site.yaml_text == "name: X" and site.theme == {"article.html": "<p>hi</p>"}
+    with pytest.raises(StaleEvent):
+        store.commit_site(SourceState(key="site.yaml", seq=pad_sequencer("0")), yaml_text="bad")
+    assert store.get_site().yaml_text == "name: X"
