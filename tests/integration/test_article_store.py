@@ -45,10 +45,12 @@ def make(slug: str, day: int, **kw: Any) -> Article:
 
 
 def publish(store: ArticleStore, article: Article, seq: str = "01") -> None:
-    source = SourceState(key=article.source_key, seq=pad_sequencer(seq), slug=article.slug,
-                         status="published")
-    store.commit(ArticleChange(source=source, new=article,
-                               previous=store.get_article(article.slug)))
+    source = SourceState(
+        key=article.source_key, seq=pad_sequencer(seq), slug=article.slug, status="published"
+    )
+    store.commit(
+        ArticleChange(source=source, new=article, previous=store.get_article(article.slug))
+    )
 
 
 def test_publish_adds_article_to_its_listings_in_date_order(store: ArticleStore) -> None:
@@ -110,8 +112,11 @@ def test_slug_edit_retires_the_old_slug_in_the_same_commit(store: ArticleStore) 
 
 def test_site_settings_and_theme_overrides(store: ArticleStore) -> None:
     store.commit_site(SourceState(key="site.yaml", seq=pad_sequencer("1")), yaml_text="name: X")
-    store.commit_site(SourceState(key="theme/article.html", seq=pad_sequencer("1")),
-                      theme_name="article.html", theme_text="<p>hi</p>")
+    store.commit_site(
+        SourceState(key="theme/article.html", seq=pad_sequencer("1")),
+        theme_name="article.html",
+        theme_text="<p>hi</p>",
+    )
     site = store.get_site()
     assert site.yaml_text == "name: X" and site.theme == {"article.html": "<p>hi</p>"}
     with pytest.raises(StaleEvent):

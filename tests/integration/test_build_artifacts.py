@@ -22,13 +22,24 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # BuildMethod python3.x: the ContentUri is copied into python/ and requirements.txt installed.
     shutil.copytree(ROOT / "layers/chainpress", layer, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "--target", str(layer), "-r", str(ROOT / "layers/chainpress/requirements.txt")],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--target",
+            str(layer),
+            "-r",
+            str(ROOT / "layers/chainpress/requirements.txt"),
+        ],
         check=True,
     )
     for name in FUNCTIONS:
-        shutil.copytree(ROOT / "functions" / name, out / name,
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            ROOT / "functions" / name, out / name, ignore=shutil.ignore_patterns("__pycache__")
+        )
     return out
 
 
@@ -44,10 +55,20 @@ def test_handler_imports_from_built_artifacts_alone(built: Path, name: str) -> N
         "import chainpress\n"
         f"assert chainpress.__file__.startswith({str(built)!r}), chainpress.__file__\n"
     )
-    env = {"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1",
-           "POWERTOOLS_METRICS_NAMESPACE": "chainpress", "POWERTOOLS_SERVICE_NAME": name}
-    done = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
-                          env=env, cwd=built, check=False)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_METRICS_NAMESPACE": "chainpress",
+        "POWERTOOLS_SERVICE_NAME": name,
+    }
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=built,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
 
 

@@ -7,6 +7,7 @@ full rebuild). Anything missing falls back to the defaults below, which reproduc
 from __future__ import annotations
 
 import dataclasses
+import zoneinfo
 from collections.abc import Mapping
 from typing import Any
 
@@ -78,10 +79,25 @@ class SiteSettings:
             size = values["page_size"]
             if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= 200:
                 raise SettingsError("page_size must be a whole number from 1 to 200")
-        for key in ("name", "tagline", "base_url", "language", "description", "timezone",
-                    "copyright", "contact"):
+        for key in (
+            "name",
+            "tagline",
+            "base_url",
+            "language",
+            "description",
+            "timezone",
+            "copyright",
+            "contact",
+        ):
             if key in values and not isinstance(values[key], str):
                 raise SettingsError(f"{key} must be text")
+        if "timezone" in values:
+            try:
+                zoneinfo.ZoneInfo(values["timezone"])
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+                raise SettingsError(
+                    f"timezone {values['timezone']!r} is not a known IANA time zone"
+                ) from exc
         if "base_url" in values:
             values["base_url"] = values["base_url"].rstrip("/")
         return cls(**values)
@@ -107,7 +123,7 @@ def _parse_categories(raw: Any) -> tuple[Category, ...]:
             if isinstance(entry, dict) and "key" in entry:
                 items.append((str(entry["key"]), str(entry.get("label", entry["key"]))))
             elif isinstance(entry, dict) and len(entry) == 1:
-                (k, v), = entry.items()
+                ((k, v),) = entry.items()
                 items.append((str(k), str(v)))
             elif isinstance(entry, str):
                 items.append((entry, entry))

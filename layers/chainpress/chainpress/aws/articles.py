@@ -319,4 +319,3 @@ class DynamoArticleStore:
             if "ConditionalCheckFailed" in codes:
                 raise ArticleConflict("article changed while publishing; retry") from exc
             raise
-

@@ -1,0 +1,41 @@
+"""Site settings: defaults reproduce the real site; a bad settings file says what is wrong."""
+
+from __future__ import annotations
+
+import pytest
+
+from chainpress.settings import SettingsError, SiteSettings
+
+
+def test_defaults_reproduce_the_real_site() -> None:
+    settings = SiteSettings.from_yaml("")
+    assert settings.name == "Blockchain Circle"
+    assert settings.tagline == "One stop hot information platform"
+    assert [c.key for c in settings.categories][:3] == ["blockchain", "digital-currency", "wallet"]
+
+
+def test_categories_accept_a_mapping_and_keep_order() -> None:
+    settings = SiteSettings.from_yaml(
+        "base_url: https://news.example.com/\ncategories:\n  nft: NFT\n  defi: DeFi\n"
+    )
+    assert [(c.key, c.label) for c in settings.categories] == [("nft", "NFT"), ("defi", "DeFi")]
+    assert settings.absolute("/articles/x/") == "https://news.example.com/articles/x/"
+    assert settings.category_label("defi") == "DeFi"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name: [unclosed", "not valid YAML"),
+        ("- a\n- b", "must be a mapping"),
+        ("colour: red", "unknown setting(s): colour"),
+        ("page_size: 0", "page_size must be a whole number"),
+        ("page_size: true", "page_size must be a whole number"),
+        ("timezone: Mars/Base", "not a known IANA time zone"),
+        ("categories: []", "at least one category"),
+        ("name: 3", "name must be text"),
+    ],
+)
+def test_bad_settings_are_refused_with_a_clear_message(text: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        SiteSettings.from_yaml(text)
