@@ -78,7 +78,8 @@ def test_stale_event_changes_nothing(store: ArticleStore) -> None:
     with pytest.raises(StaleEvent):
         publish(store, make("a", 1, title="old", content_hash="old"), seq="09")
     got = store.get_article("a")
-    assert got is not None and got.title == "Title a"
+    assert got is not None
+    assert got.title == "Title a"
 
 
 def test_second_source_cannot_take_a_live_slug(store: ArticleStore) -> None:
@@ -86,7 +87,8 @@ def test_second_source_cannot_take_a_live_slug(store: ArticleStore) -> None:
     with pytest.raises(SlugTaken):
         publish(store, make("a", 2, source_key="articles/other.md"))
     got = store.get_article("a")
-    assert got is not None and got.source_key == "articles/a.md"
+    assert got is not None
+    assert got.source_key == "articles/a.md"
 
 
 def test_removal_takes_article_off_every_listing(store: ArticleStore) -> None:
@@ -94,7 +96,8 @@ def test_removal_takes_article_off_every_listing(store: ArticleStore) -> None:
     publish(store, article)
     removed = dataclasses.replace(article, status="removed")
     publish(store, removed, seq="02")
-    assert store.newest("home", 10) == [] and store.newest("tag/etf", 10) == []
+    assert store.newest("home", 10) == []
+    assert store.newest("tag/etf", 10) == []
     assert store.head("home").count == 0
     assert {a.slug for a in store.scan_articles()} == {"a"}
 
@@ -107,7 +110,8 @@ def test_slug_edit_retires_the_old_slug_in_the_same_commit(store: ArticleStore) 
     store.commit(ArticleChange(source=source, new=new, previous=None, retired=old))
     assert [a.slug for a in store.newest("home", 10)] == ["new"]
     retired = store.get_article("old")
-    assert retired is not None and retired.status == "removed"
+    assert retired is not None
+    assert retired.status == "removed"
 
 
 def test_site_settings_and_theme_overrides(store: ArticleStore) -> None:
@@ -118,7 +122,8 @@ def test_site_settings_and_theme_overrides(store: ArticleStore) -> None:
         theme_text="<p>hi</p>",
     )
     site = store.get_site()
-    assert site.yaml_text == "name: X" and site.theme == {"article.html": "<p>hi</p>"}
+    assert site.yaml_text == "name: X"
+    assert site.theme == {"article.html": "<p>hi</p>"}
     with pytest.raises(StaleEvent):
         store.commit_site(SourceState(key="site.yaml", seq=pad_sequencer("0")), yaml_text="bad")
     assert store.get_site().yaml_text == "name: X"
