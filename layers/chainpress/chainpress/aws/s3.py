@@ -27,7 +27,13 @@ class S3ContentSource:
             params["VersionId"] = version_id
         if limit is not None:
             params["Range"] = f"bytes=0-{limit - 1}"
-        body: bytes = self.client.get_object(**params)["Body"].read()
+        try:
+            body: bytes = self.client.get_object(**params)["Body"].read()
+        except ClientError as exc:
+            # S3 answers a range request on an empty object with 416: the object is empty.
+            if limit is not None and exc.response.get("Error", {}).get("Code") == "InvalidRange":
+                return b""
+            raise
         return body
 
     def write_status(self, key: str, report: dict[str, object]) -> None:

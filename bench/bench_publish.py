@@ -1,0 +1,139 @@
+"""Publish benchmarks: render throughput of the pure core, and the handler's cold import.
+
+(a) ``parse_source`` + ``Theme.article_page`` over a generated corpus (1,000-word articles from
+    /work/shared/bench/gen_corpus.py), one core, articles per second, median of 5 runs.
+(b) Importing functions/publish/app.py vs ``import boto3``, each in a fresh interpreter
+    (timed around the import statement only), median of 7, and their ratio. The core the handler
+    imports on its first event (``chainpress.publishing``) is shown too: it is deferred, not free.
+
+Usage: python bench/bench_publish.py [--articles 300] [--runs 5] [--imports 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from chainpress.content import parse_source
+from chainpress.model import Article
+from chainpress.render import Theme
+from chainpress.settings import Category, SiteSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+GEN_CORPUS = Path("/work/shared/bench/gen_corpus.py")
+NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)  # every corpus article is in the past: live
+
+
+def generate(count: int, folder: Path) -> list[tuple[str, bytes]]:
+    subprocess.run([sys.executable, str(GEN_CORPUS), str(count), str(folder)], check=True)
+    files = sorted(folder.rglob("*.md"))
+    return [(f"articles/{f.relative_to(folder).as_posix()}", f.read_bytes()) for f in files]
+
+
+def corpus_settings(sources: list[tuple[str, bytes]]) -> SiteSettings:
+    # The corpus uses categories the default settings do not know: declare them, as a site would.
+    keys = set()
+    for _, data in sources:
+        found = re.search(rb"^category:\s*\"?([\w-]+)", data, re.MULTILINE)
+        if found:
+            keys.add(found.group(1).decode())
+    return SiteSettings(categories=tuple(Category(k, k.title()) for k in sorted(keys)))
+
+
+def render_all(sources: list[tuple[str, bytes]], settings: SiteSettings, theme: Theme) -> int:
+    done: list[Article] = []
+    for key, data in sources:
+        parsed = parse_source(key, data, settings=settings, now=NOW)
+        theme.article_page(
+            parsed.article,
+            parsed.body.html,
+            previous=done[-1] if done else None,
+            next=None,
+            related=done[-5:],
+        )
+        done.append(parsed.article)
+    return len(done)
+
+
+def bench_render(count: int, runs: int) -> tuple[float, int, int]:
+    with tempfile.TemporaryDirectory() as tmp:
+        sources = generate(count, Path(tmp))
+    settings = corpus_settings(sources)
+    theme = Theme(settings)
+    words = [len(data.split()) for _, data in sources]
+    render_all(sources[:5], settings, theme)  # compile templates once, as a warm container has
+    rates = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        rendered = render_all(sources, settings, theme)
+        rates.append(rendered / (time.perf_counter() - start))
+    return statistics.median(rates), len(sources), int(statistics.median(words))
+
+
+def import_time(statement: str, cwd: Path) -> float:
+    code = (
+        "import time\n"
+        "start = time.perf_counter()\n"
+        f"{statement}\n"
+        "print(time.perf_counter() - start)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POWERTOOLS_TRACE")}
+    env.update(
+        POWERTOOLS_SERVICE_NAME="publish",
+        POWERTOOLS_METRICS_NAMESPACE="chainpress",
+        AWS_DEFAULT_REGION="us-east-1",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, check=True
+    )
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def bench_imports(runs: int) -> dict[str, float]:
+    cases = {
+        "import boto3": ("import boto3", ROOT),
+        "import functions/publish/app.py": ("import app", ROOT / "functions" / "publish"),
+        "import chainpress.publishing (first event)": ("import chainpress.publishing", ROOT),
+    }
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(runs):  # interleaved, so machine noise hits every case alike
+        for name, (statement, cwd) in cases.items():
+            times[name].append(import_time(statement, cwd))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, default=300)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--imports", type=int, default=7)
+    args = parser.parse_args()
+
+    rate, count, words = bench_render(args.articles, args.runs)
+    imports = bench_imports(args.imports)
+    boto3_ms = imports["import boto3"] * 1000
+    handler_ms = imports["import functions/publish/app.py"] * 1000
+
+    print("| measure | value |")
+    print("|---|---|")
+    print(
+        f"| parse + render article page ({count} articles, median {words} words; "
+        f"median of {args.runs}, one core) | {rate:,.0f} articles/s "
+        f"({1000 / rate:.2f} ms each) |"
+    )
+    for name, seconds in imports.items():
+        print(f"| {name} (median of {args.imports}, fresh interpreter) | {seconds * 1000:.0f} ms |")
+    print(f"| handler import / boto3 import | {handler_ms / boto3_ms:.2f}x (budget 1.5x) |")
+
+
+if __name__ == "__main__":
+    main()

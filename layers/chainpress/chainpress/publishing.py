@@ -1,0 +1,716 @@
+"""Publish use cases: one content-bucket event becomes records, pages and a status report.
+
+Pure: receives its ports (content source, site writer, article store), never imports boto3.
+
+Order matters. The table is committed first (one transaction, guarded by the event's
+sequencer), THEN the bytes are written. A retry of the same event re-applies the same commit
+(equal sequencer is allowed) and rewrites identical bytes (writers skip them), so retries
+converge; a stale event (lower sequencer) changes nothing at all. Bad input never raises: it
+becomes an ``error`` status (message and line) and leaves the live page, body and record
+byte-identical. AWS errors do raise, so Lambda retries the event.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import html
+from collections.abc import Iterable
+from typing import Literal
+
+from chainpress.content import (
+    MAX_SOURCE_BYTES,
+    ContentError,
+    media_content_type,
+    parse_source,
+)
+from chainpress.model import ARTICLE_PREFIX, Article, format_time, tag_key
+from chainpress.ports import (
+    CACHE_ARTICLE,
+    HTML,
+    ArticleChange,
+    ArticleStore,
+    ContentSource,
+    HotItem,
+    SiteWriter,
+    SlugTaken,
+    SourceState,
+    StaleEvent,
+    body_key,
+)
+from chainpress.render import Theme, href
+from chainpress.settings import SETTINGS_KEY, SettingsError, SiteSettings
+from chainpress.site import load_site
+
+__all__ = [
+    "MEDIA_CACHE",
+    "PublishOutcome",
+    "PublishPorts",
+    "SourceEvent",
+    "alias_key",
+    "choose_related",
+    "page_key",
+    "publish_event",
+    "render_article_page",
+    "route",
+    "write_alias_pages",
+    "write_article_page",
+]
+
+EventKind = Literal["created", "removed"]
+Route = Literal["article", "media", "settings", "theme", "ignored"]
+
+MEDIA_PREFIX = "media/"
+THEME_PREFIX = "theme/"
+
+# Media keys are not content-hashed, and a re-upload under the same key is not invalidated on
+# the CDN by anyone: a week is long enough to be cheap, short enough for a fix to show up.
+MEDIA_CACHE = "public, max-age=604800"
+
+RELATED_LIMIT = 5
+# Candidates read per listing when choosing related articles: a flat cost per publish.
+RELATED_FROM_CATEGORY = 20
+RELATED_FROM_TAG = 10
+
+# A page is re-rendered while its neighbour listing keeps moving under it (see
+# docs/architecture.md, "Why pages converge"); a newer event for the same key is caught up on.
+# Both loops are bounded: the stream-triggered rebuild converges anything left.
+_MAX_RENDERS = 3
+_MAX_CATCH_UP = 3
+
+# Top-level site paths an alias may never take over (generated pages, assets, private data).
+_RESERVED_TOP = frozenset(
+    {"page", "category", "tag", "sitemaps", "sitemap", "archive", "hot", "static", "media",
+     "_internal", "_status", "api"}
+)  # fmt: skip
+_RESERVED_FILES = frozenset({"index.html", "feed.xml", "sitemap.xml", "robots.txt", "404.html"})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SourceEvent:
+    """One S3 record, already decoded by the handler."""
+
+    key: str  # unquoted: "articles/2022/链圈 news.md"
+    version_id: str  # "" on an unversioned bucket (read the latest)
+    sequencer: str  # padded with model.pad_sequencer: compares as text
+    kind: EventKind
+    size: int = 0  # bytes, from the event (0: unknown); an oversized upload is not even read
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PublishPorts:
+    content: ContentSource
+    site: SiteWriter
+    store: ArticleStore
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PublishOutcome:
+    """What one event did; the handler logs it and turns it into metrics."""
+
+    key: str
+    route: Route
+    # published | draft | scheduled | removed | error (as in the status report), or
+    # stale (a newer event was applied: nothing changed) | ignored (not a content key).
+    status: str
+    slug: str = ""
+    url: str = ""
+    written: tuple[str, ...] = ()  # site-bucket keys whose bytes changed
+    deleted: tuple[str, ...] = ()
+    error: str = ""
+    line: int | None = None
+    # A newer event for the same key committed while this one was writing; its state was
+    # re-applied so that our late writes cannot leave older bytes behind.
+    caught_up: bool = False
+
+
+@dataclasses.dataclass(slots=True)
+class _Writes:
+    """Collects what actually changed in the site bucket."""
+
+    site: SiteWriter
+    written: list[str] = dataclasses.field(default_factory=list)
+    deleted: list[str] = dataclasses.field(default_factory=list)
+
+    def write(self, path: str, data: bytes, content_type: str, cache_control: str) -> None:
+        if self.site.write(path, data, content_type, cache_control):
+            self.written.append(path)
+
+    def delete(self, path: str) -> None:
+        if self.site.delete(path):
+            self.deleted.append(path)
+
+
+class _BadInput(Exception):
+    """Internal: an upload that cannot be applied (becomes an ``error`` status)."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+# --------------------------------------------------------------------------------------------
+# Shared helpers (rebuild and trending use these too)
+
+
+def page_key(slug: str) -> str:
+    """Site-bucket key of an article page."""
+    return f"{ARTICLE_PREFIX}/{slug}/index.html"
+
+
+def _neighbour_listing(article: Article) -> str:
+    return f"category/{article.category}" if article.category else "home"
+
+
+def choose_related(
+    article: Article, candidates: Iterable[Article], limit: int = RELATED_LIMIT
+) -> tuple[str, ...]:
+    """Slugs of related live articles: same category or shared tags; most shared tags first,
+    then newest. Tags compare by their URL key, so "Layer 2" and "layer-2" are one tag."""
+    own_tags = {tag_key(t) for t in article.tags}
+    scored: dict[str, tuple[int, dt.datetime, Article]] = {}
+    for candidate in candidates:
+        if candidate.slug == article.slug or not candidate.is_listed:
+            continue
+        shared = len(own_tags & {tag_key(t) for t in candidate.tags})
+        same_category = bool(article.category) and candidate.category == article.category
+        if shared or same_category:
+            scored[candidate.slug] = (shared, candidate.date, candidate)
+    ranked = sorted(scored.values(), key=lambda s: (-s[0], -s[1].timestamp(), s[2].slug))
+    return tuple(item.slug for _, _, item in ranked[:limit])
+
+
+def render_article_page(theme: Theme, store: ArticleStore, article: Article, body_html: str) -> str:
+    """The article page, with its neighbours (in its category listing, or ``home`` when it has
+    none) and its related articles read from the store. Only live articles are linked."""
+    listing = _neighbour_listing(article)
+    older = store.newest(listing, 1, before=article.sort_key)
+    newer = store.oldest(listing, 1, after=article.sort_key)
+    found = store.get_articles(article.related) if article.related else {}
+    related = [found[s] for s in article.related if s in found and found[s].is_listed]
+    return theme.article_page(
+        article,
+        body_html,
+        previous=older[0] if older else None,
+        next=newer[0] if newer else None,
+        related=related,
+    )
+
+
+def _write_page(
+    writer: SiteWriter, theme: Theme, store: ArticleStore, article: Article, body_html: str
+) -> bool:
+    # Re-render while the neighbour listing moves under us: the last write then reflects a
+    # state at least as new as any commit it raced with.
+    listing = _neighbour_listing(article)
+    wrote = False
+    for _ in range(_MAX_RENDERS):
+        version = store.head(listing).version
+        page = render_article_page(theme, store, article, body_html).encode("utf-8")
+        wrote = writer.write(page_key(article.slug), page, HTML, CACHE_ARTICLE) or wrote
+        if store.head(listing).version == version:
+            break
+    return wrote
+
+
+def write_article_page(
+    writer: SiteWriter, theme: Theme, store: ArticleStore, article: Article
+) -> bool:
+    """(Re)write ``articles/<slug>/index.html`` from the stored body. False when the bytes were
+    already there, or when there is no stored body (nothing to render)."""
+    body = writer.read(body_key(article.slug))
+    if body is None:
+        return False
+    return _write_page(writer, theme, store, article, body.decode("utf-8"))
+
+
+def alias_key(alias: str, slug: str) -> str | None:
+    """Site key of the redirect page for ``alias`` (a site path such as ``/2022/05/old/``), or
+    None when the alias is unsafe or would take over a generated page."""
+    path = alias.strip()
+    if "://" in path or "\\" in path or "?" in path or "#" in path:
+        return None
+    parts = path.strip("/").split("/")
+    if not parts or any(p in ("", ".", "..") for p in parts) or parts[0] in _RESERVED_TOP:
+        return None
+    # A file URL (/old.html, /news.php) gets the redirect at that key; a folder, its index.html.
+    key = "/".join(parts if "." in parts[-1] else [*parts, "index.html"])
+    if key in _RESERVED_FILES or key.startswith("sitemap") or key == page_key(slug):
+        return None
+    return key
+
+
+def _redirect_page(settings: SiteSettings, article: Article) -> bytes:
+    target = href(article.url)
+    canonical = html.escape(settings.absolute(target))
+    title = html.escape(article.title)
+    page = (
+        "<!doctype html>\n"
+        f'<html lang="{html.escape(settings.language)}">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{title}</title>\n"
+        '<meta name="robots" content="noindex">\n'
+        f'<link rel="canonical" href="{canonical}">\n'
+        f'<meta http-equiv="refresh" content="0; url={html.escape(target)}">\n'
+        "</head>\n<body>\n"
+        f'<p>This article has moved: <a href="{html.escape(target)}">{title}</a></p>\n'
+        "</body>\n</html>\n"
+    )
+    return page.encode("utf-8")
+
+
+def _alias_keys(store: ArticleStore, article: Article | None) -> set[str]:
+    """Alias keys the article may use: never the page of another file's live article."""
+    if article is None:
+        return set()
+    keys = set()
+    for alias in article.aliases:
+        key = alias_key(alias, article.slug)
+        if key is None:
+            continue
+        slug = key.removeprefix(f"{ARTICLE_PREFIX}/").removesuffix("/index.html")
+        if key == page_key(slug) and "/" not in slug:
+            other = store.get_article(slug)
+            if other is not None and other.is_listed and other.source_key != article.source_key:
+                continue
+        keys.add(key)
+    return keys
+
+
+def write_alias_pages(
+    writer: SiteWriter, store: ArticleStore, settings: SiteSettings, article: Article
+) -> list[str]:
+    """Write a small redirect page (meta refresh, canonical link, noindex) at each alias of a
+    live article; returns the keys whose bytes changed."""
+    page = _redirect_page(settings, article)
+    return [
+        key
+        for key in sorted(_alias_keys(store, article))
+        if writer.write(key, page, HTML, CACHE_ARTICLE)
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# The use case
+
+
+def route(key: str) -> Route:
+    """What a content-bucket key is (see docs/architecture.md, "Content bucket")."""
+    if key.startswith(f"{ARTICLE_PREFIX}/") and key.lower().endswith(".md"):
+        return "article"
+    if key.startswith(MEDIA_PREFIX) and len(key) > len(MEDIA_PREFIX) and not key.endswith("/"):
+        return "media"
+    if key == SETTINGS_KEY:
+        return "settings"
+    name = key.removeprefix(THEME_PREFIX)
+    if key.startswith(THEME_PREFIX) and "/" not in name and name.endswith(".html"):
+        return "theme"
+    return "ignored"
+
+
+def publish_event(record: SourceEvent, ports: PublishPorts, now: dt.datetime) -> PublishOutcome:
+    """Apply one content-bucket event. Never raises on bad input; raises on AWS errors."""
+    kind = route(record.key)
+    if kind == "ignored":
+        return PublishOutcome(key=record.key, route=kind, status="ignored")
+    outcome = _apply(kind, record, ports, now)
+    if outcome.status == "stale":
+        return outcome
+    # Writes happen after the commit, so a newer event for this key may have committed AND
+    # written while we rendered; ours would then have landed last, with older bytes. Re-apply
+    # whatever state is now committed (its own writes are identical, hence skipped).
+    written, deleted = list(outcome.written), list(outcome.deleted)
+    seq = record.sequencer
+    caught_up = False
+    for _ in range(_MAX_CATCH_UP):
+        current = ports.store.get_source(record.key)
+        if current is None or current.seq <= seq:
+            break
+        caught_up = True
+        seq = current.seq
+        newer = SourceEvent(
+            key=record.key,
+            version_id=current.version_id,
+            sequencer=current.seq,
+            kind="removed" if current.status == "removed" else "created",
+        )
+        again = _apply(kind, newer, ports, now)
+        written += again.written
+        deleted += again.deleted
+    return dataclasses.replace(
+        outcome, written=tuple(written), deleted=tuple(deleted), caught_up=caught_up
+    )
+
+
+def _apply(
+    kind: Route, record: SourceEvent, ports: PublishPorts, now: dt.datetime
+) -> PublishOutcome:
+    state = ports.store.get_source(record.key)
+    if state is not None and state.seq > record.sequencer:
+        # Checked here to skip the read and render; the commit's condition is the real guard.
+        return PublishOutcome(key=record.key, route=kind, status="stale")
+    try:
+        if kind == "article":
+            return _article(record, state, ports, now)
+        if kind == "media":
+            return _media(record, state, ports, now)
+        return _site(kind, record, state, ports, now)
+    except StaleEvent:
+        return PublishOutcome(key=record.key, route=kind, status="stale")
+
+
+def _report(
+    ports: PublishPorts,
+    record: SourceEvent,
+    now: dt.datetime,
+    status: str,
+    *,
+    url: str = "",
+    error: str = "",
+    line: int | None = None,
+) -> None:
+    ports.content.write_status(
+        record.key,
+        {
+            "key": record.key,
+            "version_id": record.version_id,
+            "status": status,
+            "url": url,
+            "error": {"message": error, "line": line} if error else None,
+            "at": format_time(now),
+        },
+    )
+
+
+def _state(
+    record: SourceEvent, status: str, slug: str = "", error: str = "", line: int | None = None
+) -> SourceState:
+    return SourceState(
+        key=record.key,
+        seq=record.sequencer,
+        version_id=record.version_id,
+        slug=slug,
+        status=status,
+        error=error,
+        line=line,
+    )
+
+
+def _read_text(ports: PublishPorts, record: SourceEvent) -> str:
+    data = ports.content.read(record.key, record.version_id or None, limit=MAX_SOURCE_BYTES + 1)
+    if len(data) > MAX_SOURCE_BYTES:
+        raise _BadInput(f"file is too large: more than {MAX_SOURCE_BYTES:,} bytes (1 MiB)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise _BadInput(f"{record.key} is not UTF-8 text", line) from exc
+
+
+# -- articles ---------------------------------------------------------------------------------
+
+
+def _article(
+    record: SourceEvent, state: SourceState | None, ports: PublishPorts, now: dt.datetime
+) -> PublishOutcome:
+    if record.kind == "removed":
+        return _remove_article(record, state, ports, now)
+    store = ports.store
+    data = b""
+    if record.size <= MAX_SOURCE_BYTES:
+        data = ports.content.read(record.key, record.version_id or None, MAX_SOURCE_BYTES + 1)
+    settings, theme = load_site(store.get_site())
+    if record.size > MAX_SOURCE_BYTES or len(data) > MAX_SOURCE_BYTES:
+        # Only MAX_SOURCE_BYTES + 1 bytes were read: enough to know, never the whole upload.
+        message = (
+            f"file is too large: more than {MAX_SOURCE_BYTES:,} bytes (1 MiB); "
+            "put images in media/ rather than inline"
+        )
+        return _article_error(record, state, ports, now, message, None)
+    try:
+        parsed = parse_source(record.key, data, settings=settings, now=now)
+    except ContentError as exc:
+        return _article_error(record, state, ports, now, exc.message, exc.line)
+
+    article = parsed.article
+    previous = store.get_article(article.slug)
+    if previous is not None and previous.source_key != record.key and previous.status != "removed":
+        return _article_error(
+            record, state, ports, now,
+            f"slug {article.slug} is already used by {previous.source_key}", None,
+        )  # fmt: skip
+    own_previous = previous if previous is not None and previous.source_key == record.key else None
+
+    retired: Article | None = None
+    if state is not None and state.slug and state.slug != article.slug:
+        old = store.get_article(state.slug)
+        if old is not None and old.source_key == record.key and old.status != "removed":
+            retired = old
+
+    related: tuple[str, ...] = ()
+    if article.status in ("live", "scheduled"):
+        candidates: list[Article] = []
+        if article.category:
+            candidates += store.newest(f"category/{article.category}", RELATED_FROM_CATEGORY)
+        for tag in article.tags:
+            candidates += store.newest(f"tag/{tag_key(tag)}", RELATED_FROM_TAG)
+        related = choose_related(article, candidates)
+    article = dataclasses.replace(article, related=related)
+    if own_previous is not None and own_previous.status != "removed":
+        # A source without a date is dated ``now`` by the parser: keep the date it was first
+        # published with, so that a re-delivered event (or an edit) does not move the article.
+        if article.date == now:
+            article = dataclasses.replace(article, date=own_previous.date)
+        # "updated" tells readers when the text last changed: unchanged source bytes keep it,
+        # so a re-delivered event produces the very same record (and page).
+        same_text = own_previous.content_hash == article.content_hash
+        article = dataclasses.replace(article, updated=own_previous.updated if same_text else now)
+
+    status = {"live": "published"}.get(article.status, article.status)
+    source = _state(record, status, article.slug)
+    if not (state == source and previous == article and retired is None):
+        try:
+            store.commit(
+                ArticleChange(source=source, new=article, previous=previous, retired=retired)
+            )
+        except SlugTaken as exc:  # another file took the slug between our read and commit
+            msg = f"slug {exc.slug} is already used by {exc.owner}"
+            return _article_error(record, state, ports, now, msg, None)
+
+    writes = _Writes(ports.site)
+    old_aliases = _alias_keys(store, own_previous) | _alias_keys(store, retired)
+    if retired is not None:
+        writes.delete(page_key(retired.slug))
+        writes.delete(body_key(retired.slug))
+    if article.status in ("live", "scheduled"):
+        writes.write(body_key(article.slug), parsed.body.html.encode("utf-8"), HTML, CACHE_ARTICLE)
+    else:
+        writes.delete(body_key(article.slug))
+    if article.status == "live":
+        if _write_page(ports.site, theme, store, article, parsed.body.html):
+            writes.written.append(page_key(article.slug))
+        new_aliases = _alias_keys(store, article)
+        writes.written += write_alias_pages(ports.site, store, settings, article)
+    else:
+        # Draft or scheduled: the page goes down (trending publishes a scheduled one later).
+        writes.delete(page_key(article.slug))
+        new_aliases = set()
+    for key in sorted(old_aliases - new_aliases):
+        writes.delete(key)
+
+    # A scheduled article's report already names the URL it will have.
+    url = article.url if article.status in ("live", "scheduled") else ""
+    _report(ports, record, now, status, url=url)
+    return PublishOutcome(
+        key=record.key,
+        route="article",
+        status=status,
+        slug=article.slug,
+        url=url,
+        written=tuple(writes.written),
+        deleted=tuple(writes.deleted),
+    )
+
+
+def _article_error(
+    record: SourceEvent,
+    state: SourceState | None,
+    ports: PublishPorts,
+    now: dt.datetime,
+    message: str,
+    line: int | None,
+) -> PublishOutcome:
+    # Only the source state changes: the slug it last published stays its own, and the live
+    # page, body and record are not touched.
+    slug = state.slug if state is not None else ""
+    source = _state(record, "error", slug, error=message, line=line)
+    if state != source:
+        ports.store.commit(ArticleChange(source=source, new=None, previous=None))
+    _report(ports, record, now, "error", error=message, line=line)
+    return PublishOutcome(
+        key=record.key, route="article", status="error", slug=slug, error=message, line=line
+    )
+
+
+def _remove_article(
+    record: SourceEvent, state: SourceState | None, ports: PublishPorts, now: dt.datetime
+) -> PublishOutcome:
+    store = ports.store
+    slug = state.slug if state is not None else ""
+    previous = store.get_article(slug) if slug else None
+    if previous is not None and previous.source_key != record.key:
+        previous = None  # the slug belongs to another file now: not ours to remove
+    removed = None
+    if previous is not None:
+        removed = dataclasses.replace(previous, status="removed", related=())
+    source = _state(record, "removed", slug)
+    if not (state == source and previous == removed):
+        store.commit(ArticleChange(source=source, new=removed, previous=previous))
+
+    writes = _Writes(ports.site)
+    if previous is not None:
+        writes.delete(page_key(slug))
+        writes.delete(body_key(slug))
+        for key in sorted(_alias_keys(store, previous)):
+            writes.delete(key)
+    _report(ports, record, now, "removed")
+    return PublishOutcome(
+        key=record.key,
+        route="article",
+        status="removed",
+        slug=slug,
+        written=(),
+        deleted=tuple(writes.deleted),
+    )
+
+
+# -- media ----------------------------------------------------------------------------------------
+
+
+def _commit_source(ports: PublishPorts, state: SourceState | None, source: SourceState) -> None:
+    # The source state orders events per key (a late older upload must not win). A re-delivered
+    # event finds its own state already there: nothing to write.
+    if state != source:
+        ports.store.commit(ArticleChange(source=source, new=None, previous=None))
+
+
+def _media(
+    record: SourceEvent, state: SourceState | None, ports: PublishPorts, now: dt.datetime
+) -> PublishOutcome:
+    parts = record.key.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        # S3 keys are literal, but a CDN or browser would normalise such a URL elsewhere.
+        message = "media keys may not contain empty, '.' or '..' path segments"
+        _commit_source(ports, state, _state(record, "error", error=message))
+        _report(ports, record, now, "error", error=message)
+        return PublishOutcome(key=record.key, route="media", status="error", error=message)
+
+    status = "removed" if record.kind == "removed" else "published"
+    _commit_source(ports, state, _state(record, status))
+    writes = _Writes(ports.site)
+    if record.kind == "removed":
+        writes.delete(record.key)
+        url = ""
+    else:
+        data = ports.content.read(record.key, record.version_id or None)
+        writes.write(record.key, data, media_content_type(record.key), MEDIA_CACHE)
+        url = "/" + record.key
+    _report(ports, record, now, status, url=url)
+    return PublishOutcome(
+        key=record.key,
+        route="media",
+        status=status,
+        url=url,
+        written=tuple(writes.written),
+        deleted=tuple(writes.deleted),
+    )
+
+
+# -- site settings and theme overrides --------------------------------------------------------
+
+
+def _site(
+    kind: Route,
+    record: SourceEvent,
+    state: SourceState | None,
+    ports: PublishPorts,
+    now: dt.datetime,
+) -> PublishOutcome:
+    """``site.yaml`` or ``theme/<name>.html``: validated, then stored in the table; the stream
+    makes the rebuild function regenerate the site. Invalid uploads keep the old version.
+
+    The text is stored in the same transaction as the source state, so when a re-delivered
+    event finds its own state stored, the text is there too: it is not written again (an
+    unchanged site record must not trigger another full rebuild)."""
+    store = ports.store
+    name = record.key.removeprefix(THEME_PREFIX) if kind == "theme" else None
+    if record.kind == "removed":
+        source = _state(record, "removed")
+        if state != source and name is None:
+            store.commit_site(source, yaml_text="")  # back to the defaults
+        elif state != source:
+            store.commit_site(source, theme_name=name, theme_text=None)
+        _report(ports, record, now, "removed")
+        return PublishOutcome(key=record.key, route=kind, status="removed")
+    try:
+        text = _read_text(ports, record)
+        source = _state(record, "published")
+        if name is None:
+            _check_settings(text)
+            if state != source:
+                store.commit_site(source, yaml_text=text)
+        else:
+            _check_override(store, name, text)
+            if state != source:
+                store.commit_site(source, theme_name=name, theme_text=text)
+    except _BadInput as exc:
+        source = _state(record, "error", error=exc.message, line=exc.line)
+        if state != source:
+            store.commit_site(source)
+        _report(ports, record, now, "error", error=exc.message, line=exc.line)
+        return PublishOutcome(
+            key=record.key, route=kind, status="error", error=exc.message, line=exc.line
+        )
+    _report(ports, record, now, "published")
+    return PublishOutcome(key=record.key, route=kind, status="published")
+
+
+def _check_settings(text: str) -> None:
+    try:
+        SiteSettings.from_yaml(text)
+    except SettingsError as exc:
+        mark = getattr(exc.__cause__, "problem_mark", None) or getattr(
+            exc.__cause__, "context_mark", None
+        )
+        line = int(mark.line) + 1 if mark is not None else None  # marks count from 0
+        raise _BadInput(str(exc), line) from exc
+
+
+@functools.cache
+def _bundled_templates() -> frozenset[str]:
+    return frozenset(Theme(SiteSettings()).env.list_templates())
+
+
+def _sample_article() -> Article:
+    when = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    return Article(
+        slug="sample",
+        title="Sample",
+        date=when,
+        source_key="articles/sample.md",
+        content_hash="0",
+        author="Editor",
+        category="blockchain",
+        tags=("sample",),
+        summary="Sample.",
+        related=("sample",),
+        updated=when,
+    )
+
+
+def _check_override(store: ArticleStore, name: str, text: str) -> None:
+    if name not in _bundled_templates():
+        known = ", ".join(sorted(_bundled_templates()))
+        raise _BadInput(f"theme/{name} does not replace a theme template (one of: {known})")
+    site = store.get_site()
+    settings, _ = load_site(site)
+    theme = Theme(settings, {**site.theme, name: text})
+    try:
+        theme.env.compile(text, name=name)
+        # Render every page kind once: an override that compiles but fails at render time
+        # (an unknown variable, a sandbox violation) would otherwise take the site down.
+        sample = _sample_article()
+        theme.article_page(sample, "<p>x</p>", previous=sample, next=sample, related=[sample])
+        theme.listing_page(
+            title="x", path="/tag/x/", articles=[sample], page=1, pages=2, base_path="/tag/x/"
+        )
+        theme.home_page(articles=[sample], pages=2, hot=[])
+        hot = HotItem(sample.slug, sample.title, sample.url, sample.category, 1)
+        theme.hot_page(lists={"24h": [hot]})
+        theme.sitemap_page(categories=[(settings.categories[0], 1)], tags=[("Sample", "sample", 1)])
+        theme.archive_page(months=[("2024-01", [sample])])
+        theme.not_found_page()
+    except Exception as exc:  # any failure of untrusted template code is bad input
+        line = getattr(exc, "lineno", None)
+        raise _BadInput(f"theme/{name}: {type(exc).__name__}: {exc}", line) from exc
