@@ -1,0 +1,149 @@
+"""The scheduled job (every 5 minutes): publish articles whose time has come, fold recent view
+buckets into hot lists, and render the static hot page. Pure: receives its ports and ``now``.
+
+Order: due articles first (a newly live article is then eligible everywhere at once), then the
+hot lists. Every step is level-triggered: running the job twice, or late, gives the same state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+
+from chainpress.model import Article
+from chainpress.ports import (
+    CACHE_PAGE,
+    HTML,
+    ArticleChange,
+    ArticleConflict,
+    ArticleStore,
+    HotItem,
+    SiteWriter,
+    SlugTaken,
+    StaleEvent,
+)
+from chainpress.publishing import write_article_page
+from chainpress.render import Theme
+from chainpress.site import load_site
+from chainpress.views import (
+    WINDOWS,
+    HotKey,
+    HotListWriter,
+    ViewBuckets,
+    fold_hot_lists,
+    hour_closed,
+    recent_counts,
+)
+
+__all__ = ["HOT_PAGE_KEY", "TrendingReport", "publish_due", "refresh_hot", "run_trending"]
+
+_log = logging.getLogger(__name__)
+
+HOT_PAGE_KEY = "hot/index.html"
+_DUE_PAGE = 100  # scheduled articles read per page (oldest first)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TrendingReport:
+    published: tuple[str, ...]  # slugs that went live in this run
+    skipped: tuple[str, ...]  # due, but changed by a concurrent publish (it wins; next run)
+    lists: int  # hot lists written
+    hot_page_written: bool
+
+
+def publish_due(
+    store: ArticleStore, writer: SiteWriter, theme: Theme, now: dt.datetime
+) -> tuple[list[str], list[str]]:
+    """Flip every scheduled article whose date is <= ``now`` to live, then write its page.
+
+    Each flip is one store commit (the same transaction as a publish: article, source state and
+    listing membership together), guarded by the source's sequencer (unchanged; equal passes) and
+    by the record being what we read. A publish racing with us wins: we skip, and the next run
+    sees its result. The listing pages follow from the table stream (rebuild function)."""
+    published: list[str] = []
+    skipped: list[str] = []
+    after: str | None = None
+    while True:
+        batch = store.oldest("scheduled", _DUE_PAGE, after=after)
+        for member in batch:
+            if member.date > now:
+                return published, skipped  # oldest first: nothing later is due either
+            after = member.sort_key
+            live = _go_live(store, member.slug, now)
+            if live is None:
+                skipped.append(member.slug)
+                continue
+            published.append(live.slug)
+            write_article_page(writer, theme, store, live)
+        if len(batch) < _DUE_PAGE:
+            return published, skipped
+
+
+def _go_live(store: ArticleStore, slug: str, now: dt.datetime) -> Article | None:
+    current = store.get_article(slug)
+    if current is None or current.status != "scheduled" or current.date > now:
+        return None
+    source = store.get_source(current.source_key)
+    if source is None or source.slug != slug:
+        _log.warning("scheduled article %r has no matching source state; left as is", slug)
+        return None
+    live = dataclasses.replace(current, status="live", updated=now)
+    state = dataclasses.replace(source, status="published")
+    try:
+        store.commit(ArticleChange(source=state, new=live, previous=current))
+    except (StaleEvent, ArticleConflict, SlugTaken) as exc:
+        _log.info("scheduled article %r changed under us (%s); next run", slug, exc)
+        return None
+    return live
+
+
+def refresh_hot(
+    store: ArticleStore,
+    buckets: ViewBuckets,
+    hot_writer: HotListWriter,
+    writer: SiteWriter,
+    theme: Theme,
+    now: dt.datetime,
+) -> tuple[dict[HotKey, list[HotItem]], bool]:
+    """Fold the hour buckets of the longest window into one list per window x category (so
+    GET /api/hot is one read), store them, and render ``hot/index.html``."""
+    counts = recent_counts(buckets, now)
+    slugs = sorted({slug for per_hour in counts.values() for slug in per_hour})
+    # Titles, URLs, categories and status come from the records (current), never from counts.
+    articles = store.get_articles(slugs)
+    # Views counted this hour for an article that is no longer live (removed, back to draft):
+    # close its counters, so its next view is checked again and refused.
+    open_hours = [hour for hour in counts if not hour_closed(hour, now)]
+    gone = sorted(
+        {slug for hour in open_hours for slug in counts[hour]}
+        - {slug for slug, article in articles.items() if article.is_listed}
+    )
+    if gone:
+        _log.info("closing view counters of unlisted articles: %s", gone)
+        buckets.close_counters(gone)
+    categories = [c.key for c in theme.settings.categories]
+    lists = fold_hot_lists(counts, articles, now, categories=categories)
+    hot_writer.put_all(lists, now)
+    page = theme.hot_page(lists={window: lists[(window, None)] for window in WINDOWS})
+    written = writer.write(HOT_PAGE_KEY, page.encode("utf-8"), HTML, CACHE_PAGE)
+    return lists, written
+
+
+def run_trending(
+    *,
+    store: ArticleStore,
+    buckets: ViewBuckets,
+    hot_writer: HotListWriter,
+    writer: SiteWriter,
+    now: dt.datetime,
+) -> TrendingReport:
+    _settings, theme = load_site(store.get_site())
+    published, skipped = publish_due(store, writer, theme, now)
+    lists, written = refresh_hot(store, buckets, hot_writer, writer, theme, now)
+    return TrendingReport(
+        published=tuple(published),
+        skipped=tuple(skipped),
+        lists=len(lists),
+        hot_page_written=written,
+    )
