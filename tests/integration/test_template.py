@@ -765,11 +765,13 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
             "dynamodb:Query",
             "dynamodb:GetItem",
             "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
             "dynamodb:BatchWriteItem",
         },
         "ArticlesTable": {
             "dynamodb:Query",
             "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
             "dynamodb:DeleteItem",
