@@ -736,7 +736,6 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
             "dynamodb:DeleteItem",
-            "dynamodb:ConditionCheckItem",
         },
     },
     "RebuildFunction": {
@@ -756,7 +755,6 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
             "dynamodb:UpdateItem",
             "dynamodb:GetItem",
             "dynamodb:BatchGetItem",
-            "dynamodb:Query",
         },
         "ArticlesTable": {"dynamodb:ConditionCheckItem", "dynamodb:GetItem"},
     },
@@ -775,7 +773,6 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
             "dynamodb:DeleteItem",
-            "dynamodb:ConditionCheckItem",
         },
         "SiteBucket/*": {"s3:GetObject", "s3:PutObject"},
         "SiteBucket": {"s3:ListBucket"},
