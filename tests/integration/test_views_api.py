@@ -153,7 +153,7 @@ def test_a_bot_reads_the_count_without_adding_to_it(
     store: DynamoArticleStore, stack: dict[str, str]
 ) -> None:
     call(post_view(SLUG))
-    for agent in [BOT, "curl/8.5.0", ""]:
+    for agent in [BOT, "python-requests/2.32.3", ""]:
         status, body, _ = call(post_view(SLUG, user_agent=agent))
         assert (status, body) == (200, {"slug": SLUG, "views": 1, "counted": False})
     buckets = [i for i in views_items(stack) if i["pk"]["S"].startswith("bucket#")]

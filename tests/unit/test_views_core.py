@@ -110,8 +110,6 @@ def test_window_category_and_limit() -> None:
         "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
         "Twitterbot/1.0",
         "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
-        "curl/8.5.0",
-        "Wget/1.21.4",
         "python-requests/2.32.3",
         "Go-http-client/2.0",
         "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 HeadlessChrome/131.0.0.0",
@@ -123,6 +121,19 @@ def test_window_category_and_limit() -> None:
 )
 def test_bots_are_detected(agent: str | None) -> None:
     assert views.is_bot(agent)
+
+
+@pytest.mark.parametrize(
+    "agent",
+    [
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Mobile",
+        "curl/8.5.0",  # a person checking the counter by hand
+        "Wget/1.21.4",
+    ],
+)
+def test_people_and_their_command_line_tools_are_counted(agent: str) -> None:
+    assert not views.is_bot(agent)
 
 
 @pytest.mark.parametrize(
