@@ -16,11 +16,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from jinja2.exceptions import SecurityError, TemplateSyntaxError
+
 from chainpress.model import Article
 from chainpress.ports import HotItem
 from chainpress.render import Theme, format_date, pagination
 from chainpress.settings import Category, SiteSettings
-from jinja2.exceptions import SecurityError, TemplateSyntaxError
 
 VOID = {
     "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
