@@ -1,7 +1,7 @@
 """Publish benchmarks: render throughput of the pure core, and the handler's cold import.
 
 (a) ``parse_source`` + ``Theme.article_page`` over a generated corpus (1,000-word articles from
-    /work/shared/bench/gen_corpus.py), one core, articles per second, median of 5 runs.
+    ../shared/bench/gen_corpus.py), one core, articles per second, median of 5 runs.
 (b) Importing functions/publish/app.py vs ``import boto3``, each in a fresh interpreter
     (timed around the import statement only), median of 7, and their ratio. The core the handler
     imports on its first event (``chainpress.publishing``) is shown too: it is deferred, not free.
@@ -28,7 +28,8 @@ from chainpress.render import Theme
 from chainpress.settings import Category, SiteSettings
 
 ROOT = Path(__file__).resolve().parents[1]
-GEN_CORPUS = Path("/work/shared/bench/gen_corpus.py")
+# ../shared sits beside the checkout (for developers and CI alike).
+GEN_CORPUS = ROOT.parent / "shared" / "bench" / "gen_corpus.py"
 NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)  # every corpus article is in the past: live
 
 

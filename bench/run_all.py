@@ -1,0 +1,27 @@
+"""Run every benchmark in one go (the numbers in BENCHMARKS.md come from this command).
+
+Usage: python bench/run_all.py    (or `make bench`); each script prints a markdown table.
+Long: the 10,000-article build comparison with Hugo takes several minutes.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+SCRIPTS = ["bench_publish.py", "bench_views.py", "bench_rebuild.py"]
+
+
+def main() -> int:
+    for script in SCRIPTS:
+        print(f"\n## {script}\n", flush=True)
+        done = subprocess.run([sys.executable, str(BENCH / script)], check=False)
+        if done.returncode != 0:
+            return done.returncode
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
