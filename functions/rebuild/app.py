@@ -1,0 +1,186 @@
+"""Rebuild function: articles-table stream batches -> ``chainpress.rebuilding``.
+
+Thin on purpose: turn the batch's ``article#`` records into ``(old, new)`` images, wire the
+ports from the environment, run ONE rebuild for the whole batch (pages touched by several
+records are built once), log and count the outcome. A ``site`` record (settings or theme
+override changed) means a full rebuild. A manual ``{"action": "rebuild-all"}`` or
+``{"action": "rebuild-summaries"}`` invocation runs those use cases.
+
+Failures: Powertools' ``BatchProcessor`` reports partial batch failures. A record whose image
+cannot be read fails alone (the others are rebuilt); if the rebuild itself fails, every record
+fails, so Lambda retries the batch (rebuilds are level-triggered: a retry is always safe).
+
+Cold start: only Powertools is imported here; the core (Jinja2, theme) and boto3 load on the
+first call, inside the call path, so moto can intercept the clients in tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from chainpress.model import Article
+    from chainpress.rebuilding import RebuildPorts, RebuildReport
+
+logger = Logger()
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "chainpress"))
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+ARTICLE_PK = "article#"
+SITE_PK = "site"
+ACTIONS = ("rebuild-all", "rebuild-summaries")
+
+
+class RecordFailed(Exception):
+    """Marks a stream record as failed so that Lambda delivers it again."""
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    action = event.get("action")
+    if action is not None:
+        return _manual(str(action))
+    records = [DynamoDBRecord(raw) for raw in event.get("Records", [])]
+    changes, full, failed = _read(records)
+    try:
+        if full or changes:
+            _run(full=full, changes=changes)
+    except Exception:
+        logger.exception("rebuild failed: every record of the batch is retried")
+        metrics.add_metric(name="RebuildFailures", unit=MetricUnit.Count, value=1)
+        failed = {_seq(record) for record in records}
+
+    def check(record: DynamoDBRecord) -> None:
+        if _seq(record) in failed:
+            raise RecordFailed(_seq(record))
+
+    response: dict[str, Any] = dict(
+        process_partial_response(
+            event=event, record_handler=check, processor=processor, context=context
+        )
+    )
+    return response
+
+
+def _seq(record: DynamoDBRecord) -> str:
+    stream = record.dynamodb
+    return (stream.sequence_number if stream is not None else None) or record.event_id or ""
+
+
+def _read(
+    records: list[DynamoDBRecord],
+) -> tuple[list[tuple[Article | None, Article | None]], bool, set[str]]:
+    """``(old, new)`` article images, whether a full rebuild is due, unreadable records."""
+    from chainpress.model import Article
+
+    changes: list[tuple[Article | None, Article | None]] = []
+    full = False
+    failed: set[str] = set()
+    for record in records:
+        stream = record.dynamodb
+        pk = str((stream.keys if stream is not None else {}).get("pk", ""))
+        if pk == SITE_PK:
+            full = True
+        elif pk.startswith(ARTICLE_PK) and stream is not None:
+            try:
+                old, new = stream.old_image, stream.new_image
+                changes.append(
+                    (
+                        Article.from_item(old) if old else None,
+                        Article.from_item(new) if new else None,
+                    )
+                )
+            except (KeyError, TypeError, ValueError):
+                logger.exception("unreadable article record", extra={"pk": pk, "seq": _seq(record)})
+                failed.add(_seq(record))
+        # Anything else (source#, list#, head#) does not change pages by itself: its article
+        # record, written in the same transaction, has its own stream record.
+    return changes, full, failed
+
+
+def _run(*, full: bool, changes: list[tuple[Article | None, Article | None]]) -> None:
+    from chainpress.rebuilding import rebuild_all, rebuild_changes
+
+    now = dt.datetime.now(dt.UTC)
+    ports = _ports()
+    report = rebuild_all(ports, now) if full else rebuild_changes(changes, ports, now)
+    _record(report, records=len(changes))
+
+
+def _manual(action: str) -> dict[str, Any]:
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}: expected one of {', '.join(ACTIONS)}")
+    from chainpress.rebuilding import rebuild_all, rebuild_summaries
+
+    run = rebuild_all if action == "rebuild-all" else rebuild_summaries
+    report = run(_ports(), dt.datetime.now(dt.UTC))
+    _record(report, records=0)
+    return {
+        "action": action,
+        "written": len(report.written),
+        "deleted": len(report.deleted),
+        "unchanged": report.unchanged,
+        "invalidated": report.invalidated,
+    }
+
+
+def _ports() -> RebuildPorts:
+    from chainpress.aws import clients
+    from chainpress.aws.articles import DynamoArticleStore
+    from chainpress.aws.cdn import CloudFrontInvalidator
+    from chainpress.aws.s3 import S3SiteWriter
+    from chainpress.aws.views_store import DynamoHotLists
+    from chainpress.rebuilding import DEFAULT_WILDCARD_THRESHOLD, RebuildPorts
+    from chainpress.sitemaps import SHARD_SIZE
+
+    distribution = os.environ.get("DISTRIBUTION_ID", "").strip()
+    threshold = os.environ.get("INVALIDATION_WILDCARD_THRESHOLD", "").strip()
+    shard_size = os.environ.get("SITEMAP_SHARD_SIZE", "").strip()
+    return RebuildPorts(
+        store=DynamoArticleStore(os.environ["ARTICLES_TABLE"], clients.dynamodb()),
+        site=S3SiteWriter(os.environ["SITE_BUCKET"], clients.s3()),
+        hot=DynamoHotLists(os.environ["VIEWS_TABLE"], clients.dynamodb()),
+        cdn=CloudFrontInvalidator(distribution, clients.cloudfront()) if distribution else None,
+        wildcard_threshold=int(threshold) if threshold else DEFAULT_WILDCARD_THRESHOLD,
+        shard_size=int(shard_size) if shard_size else SHARD_SIZE,
+    )
+
+
+def _record(report: RebuildReport, *, records: int) -> None:
+    logger.info(
+        "rebuild done",
+        extra={
+            "full": report.full,
+            "records": records,
+            "written": report.written[:200],  # a full rebuild may write thousands of keys
+            "written_count": len(report.written),
+            "deleted": report.deleted[:200],
+            "unchanged": report.unchanged,
+            "invalidated": report.invalidated,
+        },
+    )
+    metrics.add_metric(name="PagesWritten", unit=MetricUnit.Count, value=report.pages_written)
+    metrics.add_metric(
+        name="PathsInvalidated", unit=MetricUnit.Count, value=len(report.invalidated)
+    )
+
+
+if os.environ.get("POWERTOOLS_TRACE_DISABLED", "true").strip().lower() in {"false", "0"}:
+    # Tracing costs ~280 ms of cold start: only when the deployment asks for it explicitly.
+    from aws_lambda_powertools import Tracer
+
+    lambda_handler = Tracer().capture_lambda_handler(lambda_handler)

@@ -1,0 +1,266 @@
+"""Rebuild use cases: regenerate what a batch of article changes touched, or the whole site.
+
+Pure: receives its ports (article store, site writer, hot lists, CDN), never imports boto3.
+Which pages, and how each is built, is pages.py; this module runs them:
+
+* **Level-triggered.** Stream images only say *where to look*; every page is rebuilt from the
+  table as it is now, and writers skip identical bytes. A batch replayed, or two batches run in
+  reverse order, leave the same site.
+* **Convergence** (docs/architecture.md): the pages of one listing are planned and built
+  between two reads of the listing head; if its ``version`` moved meanwhile (a commit raced
+  us), they are planned and built again, so the last write reflects a state at least as new as
+  the racing commit. Bounded: that commit's own stream record triggers another rebuild anyway.
+* **CDN**: one invalidation per batch, for exactly the public keys whose bytes changed (plus
+  the changed articles' own pages, which publish rewrote without invalidating), as
+  ``/<key>`` (``/category/x/index.html``, ``/index.html``). That is the CloudFront cache key:
+  the viewer-request function rewrites ``/x/`` and ``/x`` to ``/x/index.html`` before the
+  cache lookup, so ``/x/`` is never cached itself and invalidating it too would double the
+  paths (billed per path past 1,000 a month) for nothing. Past ``wildcard_threshold`` paths a
+  single ``/*`` is cheaper (a wildcard counts as one path). No distribution, no invalidation.
+
+Related lists are NOT refreshed by ``rebuild_all``: ``Article.related`` is part of the record,
+so refreshing it means one transactional write per article, each echoing back through the
+stream as a new rebuild, from the function that is supposed to derive pages from the table.
+Related articles that are no longer live are dropped at render time
+(``publishing.render_article_page``); re-publishing an article chooses its list afresh.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+from collections.abc import Callable, Iterable, Sequence
+
+from chainpress.model import Article
+from chainpress.pages import (
+    SUMMARY_PAGES,
+    BuildContext,
+    Built,
+    Change,
+    ListingPlan,
+    Output,
+    Page,
+    all_listing_pages,
+    article_pages,
+    build,
+    build_order,
+    full_site_pages,
+    plan_listing,
+    public_path,
+    touched_listings,
+)
+from chainpress.ports import INTERNAL_PREFIX, ArticleStore, CdnInvalidator, HotLists, SiteWriter
+from chainpress.publishing import page_key, write_article_page
+from chainpress.site import load_site
+from chainpress.sitemaps import SHARD_SIZE
+
+__all__ = [
+    "DEFAULT_WILDCARD_THRESHOLD",
+    "RebuildPorts",
+    "RebuildReport",
+    "invalidation_paths",
+    "rebuild_all",
+    "rebuild_changes",
+    "rebuild_summaries",
+]
+
+DEFAULT_WILDCARD_THRESHOLD = 50
+# Plan/build rounds per listing while its head keeps moving (see "Convergence" above).
+MAX_RENDERS = 3
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RebuildPorts:
+    store: ArticleStore
+    site: SiteWriter
+    hot: HotLists
+    cdn: CdnInvalidator | None = None  # None: no distribution, nothing to invalidate
+    wildcard_threshold: int = DEFAULT_WILDCARD_THRESHOLD
+    shard_size: int = SHARD_SIZE
+
+
+@dataclasses.dataclass(slots=True)
+class RebuildReport:
+    full: bool = False
+    written: list[str] = dataclasses.field(default_factory=list)  # keys whose bytes changed
+    deleted: list[str] = dataclasses.field(default_factory=list)
+    unchanged: int = 0  # pages rendered whose bytes were already there
+    invalidated: list[str] = dataclasses.field(default_factory=list)  # paths sent to the CDN
+
+    @property
+    def pages_written(self) -> int:
+        """Public pages written (private bodies and records are not pages)."""
+        return sum(1 for key in self.written if not key.startswith(INTERNAL_PREFIX))
+
+
+class _Session:
+    """Applies built outputs through the writer and remembers what actually changed."""
+
+    def __init__(self, site: SiteWriter) -> None:
+        self.site = site
+        self.written: dict[str, None] = {}  # ordered sets
+        self.deleted: dict[str, None] = {}
+        self.unchanged = 0
+
+    def apply(self, built: Built) -> list[bool]:
+        """Write or delete each output; True where the site changed."""
+        return [self.put(key, output) for key, output in built]
+
+    def put(self, key: str, output: Output | None) -> bool:
+        if output is None:
+            return self.delete(key)
+        wrote = self.site.write(key, output.data, output.content_type, output.cache_control)
+        return self.record(key, wrote)
+
+    def record(self, key: str, wrote: bool) -> bool:
+        if wrote:
+            self.written[key] = None
+        else:
+            self.unchanged += 1
+        return wrote
+
+    def delete(self, key: str) -> bool:
+        gone = self.site.delete(key)
+        if gone:
+            self.deleted[key] = None
+        return gone
+
+
+def _context(ports: RebuildPorts, now: dt.datetime) -> BuildContext:
+    settings, theme = load_site(ports.store.get_site())
+    return BuildContext(
+        ports.store, ports.site, ports.hot, settings, theme, now, shard_size=ports.shard_size
+    )
+
+
+def _build_pages(ctx: BuildContext, session: _Session, pages: Iterable[Page]) -> None:
+    queue = sorted(pages, key=build_order)
+    seen = set(queue)
+    index = 0
+    while index < len(queue):
+        page = queue[index]
+        index += 1
+        built = build(page, ctx)
+        changed = session.apply(built)
+        numbered = page.kind in ("listing", "shard") and page.number > 0
+        if numbered and built[0][1] is None and changed[0]:
+            # A page past the end was still there: the next one may be as well. Listings
+            # only ever grow or shrink at the end, so existing pages are contiguous.
+            following = dataclasses.replace(page, number=page.number + 1)
+            if following not in seen:
+                seen.add(following)
+                queue.append(following)
+
+
+def _converge(
+    ctx: BuildContext, session: _Session, guard: str, plan: Callable[[], ListingPlan]
+) -> set[Page]:
+    """Plan and build the pages guarded by ``guard`` until its head stops moving under us."""
+    summaries: set[Page] = set()
+    for _ in range(MAX_RENDERS):
+        ctx.refresh(guard)
+        version = ctx.reader(guard).version
+        planned = plan()
+        summaries |= planned.summaries
+        _build_pages(ctx, session, planned.pages)
+        if ctx.store.head(guard).version == version:
+            break
+    return summaries
+
+
+def _write_articles(ctx: BuildContext, session: _Session, slugs: Sequence[str]) -> None:
+    """Article pages through the shared renderer (it re-checks its own neighbour listing).
+    Articles that are not live have no page (publish deletes it too: this converges)."""
+    current = ctx.store.get_articles(slugs)
+    for slug in slugs:
+        article = current.get(slug)
+        if article is not None and article.is_listed:
+            session.record(
+                page_key(slug), write_article_page(ctx.site, ctx.theme, ctx.store, article)
+            )
+        else:
+            session.delete(page_key(slug))
+
+
+def invalidation_paths(keys: Iterable[str], threshold: int) -> list[str]:
+    """CDN paths for changed site keys: ``/<key>``, or one ``/*`` past ``threshold``."""
+    paths = sorted({public_path(k) for k in keys if not k.startswith(INTERNAL_PREFIX)})
+    return ["/*"] if len(paths) > threshold else paths
+
+
+def _finish(
+    ports: RebuildPorts, session: _Session, *, full: bool, also: Iterable[str] = ()
+) -> RebuildReport:
+    report = RebuildReport(
+        full=full,
+        written=list(session.written),
+        deleted=list(session.deleted),
+        unchanged=session.unchanged,
+    )
+    if ports.cdn is not None:
+        keys = [*session.written, *session.deleted, *also]
+        report.invalidated = invalidation_paths(keys, ports.wildcard_threshold)
+        if report.invalidated:
+            ports.cdn.invalidate(report.invalidated)
+    return report
+
+
+def _republished(changes: Iterable[Change]) -> list[str]:
+    """Pages of changed articles that were live before: a CDN may hold the old bytes (publish
+    rewrote or deleted them, so the rebuild itself may find nothing left to write)."""
+    keys = []
+    for old, new in changes:
+        if old is not None and old != new and old.is_listed:
+            keys.append(page_key(old.slug))
+    return keys
+
+
+def rebuild_changes(
+    changes: Sequence[tuple[Article | None, Article | None]], ports: RebuildPorts, now: dt.datetime
+) -> RebuildReport:
+    """Regenerate every page the ``(old, new)`` record images may have changed."""
+    pairs: list[Change] = [(old, new) for old, new in changes if old is not None or new is not None]
+    ctx = _context(ports, now)
+    session = _Session(ports.site)
+    summaries: set[Page] = set()
+    for listing in touched_listings(pairs):
+        plan = functools.partial(plan_listing, ctx, listing, pairs)
+        summaries |= _converge(ctx, session, listing, plan)
+    articles = sorted(article_pages(ctx.store, pairs))
+    _write_articles(ctx, session, [page.name for page in articles])
+    _build_pages(ctx, session, summaries)
+    return _finish(ports, session, full=False, also=_republished(pairs))
+
+
+def rebuild_all(ports: RebuildPorts, now: dt.datetime, *, articles: bool = True) -> RebuildReport:
+    """Every page of the site (settings or theme changed, or on demand). Templates run again on
+    the stored article bodies (never Markdown); identical bytes are not rewritten.
+
+    ``articles=False`` leaves the article pages (most of a site) to the caller: the static
+    build renders them on every core with ``publishing.write_article_page``.
+    """
+    ctx = _context(ports, now)
+    session = _Session(ports.site)
+    listings, others = full_site_pages(ctx)
+    for listing in listings:
+        plan = functools.partial(_whole_listing, ctx, listing)
+        _converge(ctx, session, listing, plan)
+    if articles:
+        slugs = sorted(article.slug for article in ctx.store.scan_articles())
+        _write_articles(ctx, session, slugs)
+    _build_pages(ctx, session, others)
+    return _finish(ports, session, full=True)
+
+
+def _whole_listing(ctx: BuildContext, listing: str) -> ListingPlan:
+    return ListingPlan(pages=all_listing_pages(ctx, listing))
+
+
+def rebuild_summaries(ports: RebuildPorts, now: dt.datetime) -> RebuildReport:
+    """The pages that list every listing or every article (``/archive/``, ``/sitemap/``,
+    ``sitemaps/pages.xml``): O(N) reads, so run on a schedule rather than per publish."""
+    ctx = _context(ports, now)
+    session = _Session(ports.site)
+    _build_pages(ctx, session, SUMMARY_PAGES)
+    return _finish(ports, session, full=False)
