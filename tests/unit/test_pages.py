@@ -266,7 +266,7 @@ def test_writes_per_publish_are_constant_in_n(tags: tuple[str, ...]) -> None:
     large, large_paths = publish_writes(1005, tags)
     assert len(small) == len(large) == 11 + 2 * len(tags)  # the module docstring's formula
     assert len(small_paths) == len(large_paths) == len(small) - 1  # minus the private record
-    shape = re.compile(r"page/\d+/|articles/[^/]+/")
+    shape = re.compile(r"page/\d+/|articles/[^/]+/|articles-\d+\.")  # numbers differ, kinds not
     assert sorted(shape.sub("*/", k) for k in small) == sorted(shape.sub("*/", k) for k in large)
 
 
