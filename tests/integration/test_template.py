@@ -378,7 +378,10 @@ def test_functions_common_settings(raw: dict[str, Any], cfn: dict[str, Any]) -> 
     assert rebuild["Timeout"] == 900
     assert rebuild["MemorySize"] == 1024
     assert rebuild["Environment"]["Variables"]["DISTRIBUTION_ID"] == {"Ref": "Distribution"}
-    assert rebuild["Environment"]["Variables"]["INVALIDATION_WILDCARD_THRESHOLD"] == "50"
+    assert rebuild["Environment"]["Variables"]["INVALIDATION_WILDCARD_THRESHOLD"] == {
+        "Ref": "InvalidationWildcardThreshold"
+    }
+    assert raw["Parameters"]["InvalidationWildcardThreshold"]["Default"] == 50
     views = props(cfn, "ViewsFunction")["Environment"]["Variables"]
     assert refs(views["SITE_ORIGIN"]) == {"SiteUrl", "DomainName"}
 

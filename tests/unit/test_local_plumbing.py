@@ -390,3 +390,18 @@ def test_folder_files_map_to_keys_in_upload_order() -> None:
     assert not is_ignored("articles/2022/链圈 news.md")
     assert content_type("articles/a.md") == "text/markdown; charset=utf-8"
     assert content_type("media/x.png") == "image/png"
+
+
+def test_a_parameter_reference_takes_the_parameter_default_locally() -> None:
+    from chainpress.local.functions import function_environment
+
+    template = {
+        "Parameters": {"Threshold": {"Type": "Number", "Default": 50}},
+        "Resources": {
+            "Fn": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {"Environment": {"Variables": {"LIMIT": {"Ref": "Threshold"}}}},
+            }
+        },
+    }
+    assert function_environment(template, "Fn", {}, {}) == {"LIMIT": "50"}

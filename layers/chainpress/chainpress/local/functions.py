@@ -66,12 +66,17 @@ class FunctionError(RuntimeError):
     """The handler raised (Lambda reports ``Unhandled``) or answered something not JSON."""
 
 
-def _resolve(value: Any, names: Mapping[str, str]) -> str | None:
-    """A literal, or a ``Ref`` to a resource created locally; None when unresolvable."""
+def _resolve(value: Any, names: Mapping[str, str], parameters: Mapping[str, Any]) -> str | None:
+    """A literal, a ``Ref`` to a resource created locally or to a parameter with a default;
+    None when unresolvable."""
     if isinstance(value, str | int | float | bool):
         return str(value).lower() if isinstance(value, bool) else str(value)
-    if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in names:
-        return names[value["Ref"]]
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        if value["Ref"] in names:
+            return names[value["Ref"]]
+        default = parameters.get(value["Ref"], {}).get("Default")
+        if default is not None:
+            return _resolve(default, names, {})
     return None
 
 
@@ -100,7 +105,7 @@ def function_environment(
         if name in overrides:
             env[name] = overrides[name]
             continue
-        resolved = _resolve(value, names)
+        resolved = _resolve(value, names, template.get("Parameters", {}))
         if resolved is None:
             raise TemplateError(
                 f"{logical_id}: environment variable {name} = {value!r} has no local value"
