@@ -43,8 +43,8 @@ a category, when no new tag or month appears, whatever the number N of articles:
 N does not appear: O(1) pages, and every read is near the newest end of a listing. Two
 exceptions scale with N, by design of the sitemap layout: the last shard is rebuilt whole
 (min(N, shard size) URLs read and written: 1,000 by default, so bounded; the sitemaps.org
-maximum of 50,000 would dominate a publish past a few thousand articles), and the index reads one small
-private lastmod record per shard (N / shard size of them). Invalidated CDN paths are the
+maximum of 50,000 would dominate a publish past a few thousand articles), and the index reads
+one small private lastmod record per shard (N / shard size of them). Invalidated CDN paths are the
 public keys among those writes (see rebuilding.py).
 
 Summary pages need every listing or every article (O(N) reads), so they are NOT rebuilt per
