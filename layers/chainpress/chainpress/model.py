@@ -7,6 +7,7 @@ table (and seen in its stream images), so every layer agrees on one shape.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -23,6 +24,7 @@ def article_path(slug: str) -> str:
     return f"/{ARTICLE_PREFIX}/{slug}/"
 
 
+@functools.lru_cache(maxsize=65536)  # called for every tag of every card on every page
 def tag_key(tag: str) -> str:
     """URL segment of a tag: lowercase, hyphenated, CJK kept (``"Layer 2"`` -> ``"layer-2"``)."""
     return slugify(tag, allow_unicode=True) or "tag"
