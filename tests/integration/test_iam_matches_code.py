@@ -24,7 +24,7 @@ from functions.publish import app as publish_app
 from functions.rebuild import app as rebuild_app
 from functions.trending import app as trending_app
 from functions.views import app as views_app
-from tests.support.aws import create_stack
+from tests.support.aws import create_distribution, create_stack
 from tests.support.events import load_event
 from tests.support.paths import ROOT
 
@@ -134,30 +134,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         }
         for var, logical in env.items():
             monkeypatch.setenv(var, names[logical])
-        distribution = clients.cloudfront().create_distribution(
-            DistributionConfig={
-                "CallerReference": "iam-test",
-                "Comment": "",
-                "Enabled": True,
-                "Origins": {
-                    "Quantity": 1,
-                    "Items": [
-                        {
-                            "Id": "s3",
-                            "DomainName": "site.s3.amazonaws.com",
-                            "S3OriginConfig": {"OriginAccessIdentity": ""},
-                        }
-                    ],
-                },
-                "DefaultCacheBehavior": {
-                    "TargetOriginId": "s3",
-                    "ViewerProtocolPolicy": "redirect-to-https",
-                    "MinTTL": 0,
-                    "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
-                },
-            }
-        )
-        monkeypatch.setenv("DISTRIBUTION_ID", distribution["Distribution"]["Id"])
+        monkeypatch.setenv("DISTRIBUTION_ID", create_distribution(names["SiteBucket"]))
         for cached in (views_app.ports, trending_app.ports):
             cached.cache_clear()
         yield Stack(names)

@@ -23,7 +23,7 @@ from chainpress.ports import HTML, ArticleChange, SourceState, body_key
 from chainpress.rebuilding import RebuildPorts, rebuild_all, rebuild_changes
 from functions.publish import app as publish_app
 from functions.rebuild import app as rebuild_app
-from tests.support.aws import create_stack
+from tests.support.aws import create_distribution, create_stack
 from tests.support.events import load_event
 
 CARD = re.compile(r'<h2 class="card-title"><a href="/articles/([^/"]+)/"')
@@ -246,28 +246,7 @@ def test_cloudfront_invalidation_has_exactly_the_changed_paths(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cloudfront = clients.cloudfront()
-    config = {
-        "CallerReference": "chainpress-test",
-        "Comment": "",
-        "Enabled": True,
-        "Origins": {
-            "Quantity": 1,
-            "Items": [
-                {
-                    "Id": "site",
-                    "DomainName": f"{stack.bucket}.s3.amazonaws.com",
-                    "S3OriginConfig": {"OriginAccessIdentity": ""},
-                }
-            ],
-        },
-        "DefaultCacheBehavior": {
-            "TargetOriginId": "site",
-            "ViewerProtocolPolicy": "redirect-to-https",
-            "MinTTL": 0,
-            "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
-        },
-    }
-    distribution = cloudfront.create_distribution(DistributionConfig=config)["Distribution"]["Id"]
+    distribution = create_distribution(stack.bucket)
     stack.upload("one", source("One", 1))
     stack.rebuild()  # no distribution yet: nothing to invalidate
     assert (

@@ -12,3 +12,30 @@ def create_stack() -> dict[str, str]:
     returns logical ID -> physical name."""
     template = load_template(ROOT / "template.yaml")
     return create_resources(clients.s3(), clients.dynamodb(), template)
+
+
+def create_distribution(site_bucket: str) -> str:
+    """A CloudFront distribution in moto (invalidations complete at once); returns its id."""
+    config = {
+        "CallerReference": "chainpress-test",
+        "Comment": "",
+        "Enabled": True,
+        "Origins": {
+            "Quantity": 1,
+            "Items": [
+                {
+                    "Id": "site",
+                    "DomainName": f"{site_bucket}.s3.amazonaws.com",
+                    "S3OriginConfig": {"OriginAccessIdentity": ""},
+                }
+            ],
+        },
+        "DefaultCacheBehavior": {
+            "TargetOriginId": "site",
+            "ViewerProtocolPolicy": "redirect-to-https",
+            "MinTTL": 0,
+            "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
+        },
+    }
+    answer = clients.cloudfront().create_distribution(DistributionConfig=config)
+    return str(answer["Distribution"]["Id"])
