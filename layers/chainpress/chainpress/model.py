@@ -7,8 +7,8 @@ table (and seen in its stream images), so every layer agrees on one shape.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from typing import Any, Literal
 
