@@ -26,6 +26,7 @@ from functions.trending import app as trending_app
 from functions.views import app as views_app
 from tests.support.aws import create_distribution, create_stack
 from tests.support.events import load_event
+from tests.support.lambda_context import Context
 from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -37,14 +38,6 @@ EXPECTED_EXTRAS = {
     # The failure destinations: Lambda itself sends with the function's role.
     "sqs:SendMessage",
 }
-
-
-@dataclasses.dataclass
-class Context:
-    function_name: str = "test"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test"
-    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
 
 
 def iam_actions(service: str, operation: str, params: dict[str, Any]) -> set[str]:

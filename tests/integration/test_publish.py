@@ -24,6 +24,7 @@ from chainpress.ports import CACHE_ARTICLE
 from functions.publish import app
 from tests.support.aws import create_stack
 from tests.support.events import load_event
+from tests.support.lambda_context import Context
 
 KEY = "articles/2022/链圈 news.md"  # the sample event's key, once decoded
 SLUG = "链圈-news"
@@ -55,14 +56,6 @@ def article(title: str, date: str, **extra: str) -> bytes:
     lines = [f"title: {title}", f"date: {date}", "category: bitcoin", "tags: [ETF]"]
     lines += [f"{k}: {v}" for k, v in extra.items()]
     return ("---\n" + "\n".join(lines) + f"\n---\n\n{title} 的正文。\n").encode()
-
-
-@dataclasses.dataclass
-class Context:
-    function_name: str = "chainpress-publish"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:publish"
-    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
 
 
 class Stack:

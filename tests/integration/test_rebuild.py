@@ -4,7 +4,6 @@ mapping would (FilterCriteria applied, batches), and check the site bucket and C
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import random
 import re
@@ -25,17 +24,10 @@ from functions.publish import app as publish_app
 from functions.rebuild import app as rebuild_app
 from tests.support.aws import create_distribution, create_stack
 from tests.support.events import load_event
+from tests.support.lambda_context import Context
 
 CARD = re.compile(r'<h2 class="card-title"><a href="/articles/([^/"]+)/"')
 LISTINGS = ("index.html", "category/bitcoin/index.html", "tag/etf/index.html")
-
-
-@dataclasses.dataclass
-class Context:
-    function_name: str = "chainpress-rebuild"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:rebuild"
-    aws_request_id: str = "00000000-0000-0000-0000-000000000001"
 
 
 def source(

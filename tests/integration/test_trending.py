@@ -25,18 +25,11 @@ from functions.trending import app as trending
 from functions.views import app as views_api
 from tests.support.aws import create_stack
 from tests.support.events import load_event
+from tests.support.lambda_context import Context
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
 NOW = dt.datetime(2024, 5, 3, 12, 30, tzinfo=dt.UTC)
-
-
-@dataclasses.dataclass
-class Context:
-    function_name: str = "TrendingFunction"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:trending"
-    aws_request_id: str = "5f1b3c2a-7b61-11e6-9a41-93e812345678"
 
 
 @dataclasses.dataclass

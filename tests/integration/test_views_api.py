@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
-import dataclasses
 import datetime as dt
 import json
 import subprocess
@@ -32,21 +31,12 @@ from chainpress.ports import ArticleChange, ArticleStore, HotItem, SourceState
 from functions.views import app
 from tests.support.aws import create_stack
 from tests.support.events import load_event
+from tests.support.lambda_context import Context
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
 SLUG = "链圈-bitcoin-etf"  # the slug of events/api_view_post.json
 BOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-
-
-@dataclasses.dataclass
-class Context:
-    """The LambdaContext attributes Powertools' Logger reads."""
-
-    function_name: str = "ViewsFunction"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:views"
-    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
 
 
 def make(slug: str, *, status: str = "live", category: str = "bitcoin") -> Article:
