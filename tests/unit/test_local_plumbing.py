@@ -405,3 +405,15 @@ def test_a_parameter_reference_takes_the_parameter_default_locally() -> None:
         },
     }
     assert function_environment(template, "Fn", {}, {}) == {"LIMIT": "50"}
+
+
+def test_a_schedule_with_a_constant_input_sends_that_input_like_eventbridge() -> None:
+    from chainpress.local.stack import scheduled_event
+    from chainpress.local.template import load_template
+    from tests.support.paths import ROOT
+
+    template = load_template(ROOT / "template.yaml")
+    events = template["Resources"]["RebuildFunction"]["Properties"]["Events"]
+    assert scheduled_event("rule", events["SummariesSchedule"]) == {"action": "rebuild-summaries"}
+    plain = scheduled_event("rule", {"Type": "Schedule", "Properties": {}})
+    assert plain["detail-type"] == "Scheduled Event"

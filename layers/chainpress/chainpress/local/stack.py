@@ -88,8 +88,13 @@ class StackError(RuntimeError):
     """The stack cannot start (port taken, template or handler missing, ...)."""
 
 
-def scheduled_event(rule: str) -> dict[str, Any]:
-    """An EventBridge scheduled event, as the schedule sends it to the function."""
+def scheduled_event(rule: str, schedule: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What a schedule sends the function: its constant ``Input`` when the template gives one
+    (EventBridge then sends that JSON instead of the event), else the scheduled event."""
+    constant = (schedule or {}).get("Properties", {}).get("Input")
+    if isinstance(constant, str):
+        answer: dict[str, Any] = json.loads(constant)
+        return answer
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     region, account = aws_endpoint.REGION, aws_endpoint.ACCOUNT_ID
     return {
@@ -447,17 +452,19 @@ class LocalStack:
                 # Once now (after the first publish: due articles and hot lists at once), then
                 # on the local interval instead of the template's rate. Not awaited: the site
                 # is already complete, and a run can take a while against moto.
-                invoker.submit(scheduled_event(rule))
-                timer = _Timer(self.config.trending_interval, self._tick(invoker, rule))
+                invoker.submit(scheduled_event(rule, event))
+                timer = _Timer(self.config.trending_interval, self._tick(invoker, rule, event))
                 timer.start()
                 self._timers.append(timer)
 
-    def _tick(self, invoker: AsyncInvoker, rule: str) -> Callable[[], None]:
+    def _tick(
+        self, invoker: AsyncInvoker, rule: str, schedule: Mapping[str, Any]
+    ) -> Callable[[], None]:
         def tick() -> None:
             # A run still going when the next one is due is not doubled up locally: runs are
             # idempotent, and two at once would only slow the endpoint down.
             if not invoker.busy():
-                invoker.submit(scheduled_event(rule))
+                invoker.submit(scheduled_event(rule, schedule))
 
         return tick
 
