@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from chainpress.ports import ArticleStore, SiteWriter
+from chainpress.ports import ArticleStore, SiteWriter, StatusReports
 from chainpress.trending import run_trending
 from chainpress.views import HotListWriter, ViewBuckets
 
@@ -34,6 +34,7 @@ class Ports:
     buckets: ViewBuckets
     hot_writer: HotListWriter
     writer: SiteWriter
+    reports: StatusReports  # the content bucket's _status/ reports (scheduled -> published)
 
 
 @functools.cache
@@ -41,7 +42,7 @@ def ports() -> Ports:
     """Adapters for this warm container, built on first use (moto can intercept them)."""
     from chainpress.aws import clients
     from chainpress.aws.articles import DynamoArticleStore
-    from chainpress.aws.s3 import S3SiteWriter
+    from chainpress.aws.s3 import S3ContentSource, S3SiteWriter
     from chainpress.aws.views_store import DynamoHotLists, DynamoViewBuckets
 
     dynamodb = clients.dynamodb()
@@ -51,6 +52,7 @@ def ports() -> Ports:
         buckets=DynamoViewBuckets(views_table, dynamodb),
         hot_writer=DynamoHotLists(views_table, dynamodb),
         writer=S3SiteWriter(os.environ["SITE_BUCKET"], clients.s3()),
+        reports=S3ContentSource(os.environ["CONTENT_BUCKET"], clients.s3()),
     )
 
 
@@ -63,7 +65,12 @@ def now() -> dt.datetime:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     p = ports()
     report = run_trending(
-        store=p.store, buckets=p.buckets, hot_writer=p.hot_writer, writer=p.writer, now=now()
+        store=p.store,
+        buckets=p.buckets,
+        hot_writer=p.hot_writer,
+        writer=p.writer,
+        reports=p.reports,
+        now=now(),
     )
     metrics.add_metric(name="ArticlesPublished", unit=MetricUnit.Count, value=len(report.published))
     logger.info(

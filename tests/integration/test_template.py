@@ -779,6 +779,7 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         },
         "SiteBucket/*": {"s3:GetObject", "s3:PutObject"},
         "SiteBucket": {"s3:ListBucket"},
+        "ContentBucket/_status/*": {"s3:PutObject"},
     },
 }
 

@@ -53,6 +53,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             ("VIEWS_TABLE", "ViewsTable"),
             ("ARTICLES_TABLE", "ArticlesTable"),
             ("SITE_BUCKET", "SiteBucket"),
+            ("CONTENT_BUCKET", "ContentBucket"),
         ]:
             monkeypatch.setenv(var, names[logical])
         trending.ports.cache_clear()
@@ -92,6 +93,18 @@ def publish(stack: Stack, article: Article) -> None:
     stack.store.commit(ArticleChange(source=source, new=article, previous=None))
     body = f"<p>Body of {article.slug}</p>".encode()
     stack.site.write(body_key(article.slug), body, HTML, "no-store")
+
+
+def status_report(stack: Stack, key: str) -> dict[str, Any] | None:
+    """The editor-facing report beside the upload, as an S3 client reads it."""
+    try:
+        got = clients.s3().get_object(
+            Bucket=stack.names["ContentBucket"], Key=f"_status/{key}.json"
+        )
+    except clients.s3().exceptions.NoSuchKey:
+        return None
+    report: dict[str, Any] = json.loads(got["Body"].read())
+    return report
 
 
 def run_at(when: dt.datetime) -> dict[str, Any]:
@@ -184,6 +197,7 @@ def test_scheduled_article_goes_live_only_once_its_time_has_come(stack: Stack) -
     assert listed("home") == ["older"]
     assert listed("category/bitcoin") == ["older"]
     assert stack.site.read(page_key) is None
+    assert status_report(stack, scheduled.source_key) is None  # publish's own report stands
     # The POST of a view is refused while it is held: views never create items for it.
     assert stack.counter().add("future-post", NOW) is None
 
@@ -205,6 +219,15 @@ def test_scheduled_article_goes_live_only_once_its_time_has_come(stack: Stack) -
     assert b"Title future-post" in page
     assert b"Body of future-post" in page
     assert stack.counter().add("future-post", due) == 1
+    # The editor reads that it is out, and where (not "scheduled" any more).
+    assert status_report(stack, scheduled.source_key) == {
+        "key": "articles/future-post.md",
+        "version_id": "v1",
+        "status": "published",
+        "url": "/articles/future-post/",
+        "error": None,
+        "at": "2024-05-03T14:33:00Z",
+    }
 
     # Level-triggered: running again changes nothing.
     version = store.head("home").version

@@ -9,10 +9,15 @@ from typing import Any
 import pytest
 
 from chainpress import views
-from chainpress.memory import InMemoryArticleStore, InMemoryHotLists, InMemorySiteWriter
+from chainpress.memory import (
+    InMemoryArticleStore,
+    InMemoryContentSource,
+    InMemoryHotLists,
+    InMemorySiteWriter,
+)
 from chainpress.model import Article, pad_sequencer
 from chainpress.ports import ArticleChange, HotItem, SourceState, body_key
-from chainpress.trending import HOT_PAGE_KEY, run_trending
+from chainpress.trending import HOT_PAGE_KEY, TrendingReport, run_trending
 
 NOW = dt.datetime(2024, 5, 3, 12, 30, tzinfo=dt.UTC)
 CHROME = (
@@ -305,24 +310,44 @@ def test_closed_hours_are_rolled_up_once_and_read_back() -> None:
 def test_trending_run_in_memory_publishes_due_and_writes_hot() -> None:
     store = InMemoryArticleStore()
     writer = InMemorySiteWriter()
+    content = InMemoryContentSource()
     for article in [make("live-one"), make("later", status="scheduled")]:
+        status = "published"
         if article.status == "scheduled":
             article = dataclasses.replace(article, date=NOW)
-        source = SourceState(article.source_key, pad_sequencer("1"), slug=article.slug)
+            status = "scheduled"
+        source = SourceState(
+            article.source_key, pad_sequencer("1"), "v7", slug=article.slug, status=status
+        )
         store.commit(ArticleChange(source=source, new=article, previous=None))
         writer.write(body_key(article.slug), b"<p>body</p>", "text/html", "no-store")
     counter = views.InMemoryViews(store)
     counter.add("live-one", NOW)
 
-    early = run_trending(
-        store=store, buckets=counter, hot_writer=counter, writer=writer,
-        now=NOW - dt.timedelta(seconds=1),
-    )  # fmt: skip
+    def run(now: dt.datetime) -> TrendingReport:
+        return run_trending(
+            store=store, buckets=counter, hot_writer=counter, writer=writer, reports=content,
+            now=now,
+        )  # fmt: skip
+
+    early = run(NOW - dt.timedelta(seconds=1))
     assert early.published == ()
     assert [a.slug for a in store.newest("home", 5)] == ["live-one"]
-    report = run_trending(store=store, buckets=counter, hot_writer=counter, writer=writer, now=NOW)
+    assert content.reports == {}
+    report = run(NOW)
     assert report.published == ("later",)
     assert [a.slug for a in store.newest("home", 5)] == ["later", "live-one"]
     assert "articles/later/index.html" in writer.objects
     assert [i.slug for i in counter.get("24h")] == ["live-one"]
     assert "Title live-one" in writer.text(HOT_PAGE_KEY)
+    # The editor's report for the source no longer says "scheduled".
+    assert content.reports == {
+        "articles/later.md": {
+            "key": "articles/later.md",
+            "version_id": "v7",
+            "status": "published",
+            "url": "/articles/later/",
+            "error": None,
+            "at": "2024-05-03T12:30:00Z",
+        }
+    }

@@ -36,14 +36,16 @@ class SlugTaken(Exception):
         self.owner = owner
 
 
-class ContentSource(Protocol):
+class StatusReports(Protocol):
+    def write_status(self, key: str, report: dict[str, object]) -> None:
+        """Store the editor-facing publish report for source ``key``."""
+        ...
+
+
+class ContentSource(StatusReports, Protocol):
     def read(self, key: str, version_id: str | None = None, limit: int | None = None) -> bytes:
         """The exact bytes of ``key`` (at ``version_id`` when given); with ``limit``, at most
         ``limit`` bytes (so an oversized upload is never read whole)."""
-        ...
-
-    def write_status(self, key: str, report: dict[str, object]) -> None:
-        """Store the editor-facing publish report for source ``key``."""
         ...
 
 

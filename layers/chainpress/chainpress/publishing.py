@@ -54,6 +54,7 @@ __all__ = [
     "publish_event",
     "render_article_page",
     "route",
+    "status_report",
     "write_alias_pages",
     "write_article_page",
 ]
@@ -360,6 +361,27 @@ def _apply(
         return PublishOutcome(key=record.key, route=kind, status="stale")
 
 
+def status_report(
+    key: str,
+    version_id: str,
+    status: str,
+    now: dt.datetime,
+    *,
+    url: str = "",
+    error: str = "",
+    line: int | None = None,
+) -> dict[str, object]:
+    """The editor-facing report for one source key (stored beside the upload as JSON)."""
+    return {
+        "key": key,
+        "version_id": version_id,
+        "status": status,
+        "url": url,
+        "error": {"message": error, "line": line} if error else None,
+        "at": format_time(now),
+    }
+
+
 def _report(
     ports: PublishPorts,
     record: SourceEvent,
@@ -370,17 +392,10 @@ def _report(
     error: str = "",
     line: int | None = None,
 ) -> None:
-    ports.content.write_status(
-        record.key,
-        {
-            "key": record.key,
-            "version_id": record.version_id,
-            "status": status,
-            "url": url,
-            "error": {"message": error, "line": line} if error else None,
-            "at": format_time(now),
-        },
+    report = status_report(
+        record.key, record.version_id, status, now, url=url, error=error, line=line
     )
+    ports.content.write_status(record.key, report)
 
 
 def _state(

@@ -21,9 +21,11 @@ from chainpress.ports import (
     HotItem,
     SiteWriter,
     SlugTaken,
+    SourceState,
     StaleEvent,
+    StatusReports,
 )
-from chainpress.publishing import write_article_page
+from chainpress.publishing import status_report, write_article_page
 from chainpress.render import Theme
 from chainpress.site import load_site
 from chainpress.views import (
@@ -53,9 +55,15 @@ class TrendingReport:
 
 
 def publish_due(
-    store: ArticleStore, writer: SiteWriter, theme: Theme, now: dt.datetime
+    store: ArticleStore,
+    writer: SiteWriter,
+    reports: StatusReports,
+    theme: Theme,
+    now: dt.datetime,
 ) -> tuple[list[str], list[str]]:
-    """Flip every scheduled article whose date is <= ``now`` to live, then write its page.
+    """Flip every scheduled article whose date is <= ``now`` to live, write its page, and tell
+    the editor (the source's status report says "published" with the URL, no longer
+    "scheduled").
 
     Each flip is one store commit (the same transaction as a publish: article, source state and
     listing membership together), guarded by the source's sequencer (unchanged; equal passes) and
@@ -70,17 +78,22 @@ def publish_due(
             if member.date > now:
                 return published, skipped  # oldest first: nothing later is due either
             after = member.sort_key
-            live = _go_live(store, member.slug, now)
-            if live is None:
+            went_live = _go_live(store, member.slug, now)
+            if went_live is None:
                 skipped.append(member.slug)
                 continue
+            live, source = went_live
             published.append(live.slug)
             write_article_page(writer, theme, store, live)
+            report = status_report(source.key, source.version_id, source.status, now, url=live.url)
+            reports.write_status(source.key, report)
         if len(batch) < _DUE_PAGE:
             return published, skipped
 
 
-def _go_live(store: ArticleStore, slug: str, now: dt.datetime) -> Article | None:
+def _go_live(
+    store: ArticleStore, slug: str, now: dt.datetime
+) -> tuple[Article, SourceState] | None:
     current = store.get_article(slug)
     if current is None or current.status != "scheduled" or current.date > now:
         return None
@@ -95,7 +108,7 @@ def _go_live(store: ArticleStore, slug: str, now: dt.datetime) -> Article | None
     except (StaleEvent, ArticleConflict, SlugTaken) as exc:
         _log.info("scheduled article %r changed under us (%s); next run", slug, exc)
         return None
-    return live
+    return live, state
 
 
 def refresh_hot(
@@ -136,10 +149,11 @@ def run_trending(
     buckets: ViewBuckets,
     hot_writer: HotListWriter,
     writer: SiteWriter,
+    reports: StatusReports,
     now: dt.datetime,
 ) -> TrendingReport:
     _settings, theme = load_site(store.get_site())
-    published, skipped = publish_due(store, writer, theme, now)
+    published, skipped = publish_due(store, writer, reports, theme, now)
     lists, written = refresh_hot(store, buckets, hot_writer, writer, theme, now)
     return TrendingReport(
         published=tuple(published),
