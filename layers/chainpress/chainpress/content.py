@@ -13,8 +13,8 @@ Choices worth knowing:
   ``"链圈 news.md"`` -> ``"链圈-news"``); other non-ASCII letters are transliterated
   (``"Café"`` -> ``"cafe"``) so a derived slug is always safe too.
 - **Date.** YAML dates/datetimes and ISO 8601 strings; naive ones are in ``settings.timezone``;
-  stored in UTC. A missing date means ``now``, so re-saving an undated file re-dates it: editors
-  should give a date.
+  stored in UTC. A missing date means ``now`` here; publishing then keeps the date the article
+  was first published with (publishing.py), so re-saving an undated file does not move it.
 - **Status.** ``draft: true`` wins; otherwise a date after ``now`` is ``scheduled``; else ``live``.
 - **Tags.** Stripped; duplicates dropped (first kept) by their URL key, so ``Layer 2`` and
   ``layer-2`` are one tag; at most ``MAX_TAGS`` after that.
