@@ -1,12 +1,16 @@
 """Publish benchmarks: render throughput of the pure core, and the handler's cold import.
 
 (a) ``parse_source`` + ``Theme.article_page`` over a generated corpus (1,000-word articles from
-    ../shared/bench/gen_corpus.py), one core, articles per second, median of 5 runs.
+    ../shared/bench/gen_corpus.py), one core, articles per second, median of 9 runs. Interleaved
+    with it, on the same bodies: markdown-it-py alone (parse + render to HTML with the features the
+    site uses, nothing else), which bounds what any pipeline built on it can reach; and, where the
+    bench environment has it (``make bench`` installs it beside the project, never into it),
+    cmarkgfm, a compiled CommonMark/GFM parser with the same features but heading ids.
 (b) Importing functions/publish/app.py vs ``import boto3``, each in a fresh interpreter
     (timed around the import statement only), median of 7, and their ratio. The core the handler
     imports on its first event (``chainpress.publishing``) is shown too: it is deferred, not free.
 
-Usage: python bench/bench_publish.py [--articles 300] [--runs 5] [--imports 7]
+Usage: python bench/bench_publish.py [--articles 300] [--runs 9] [--imports 7]
 """
 
 from __future__ import annotations
@@ -20,7 +24,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
+
+from markdown_it import MarkdownIt
+from mdit_py_plugins.footnote import footnote_plugin
 
 from chainpress.content import parse_source
 from chainpress.model import Article
@@ -64,19 +73,54 @@ def render_all(sources: list[tuple[str, bytes]], settings: SiteSettings, theme: 
     return len(done)
 
 
-def bench_render(count: int, runs: int) -> tuple[float, int, int]:
+def markdown_renderers() -> dict[str, Callable[[str], str]]:
+    """Markdown -> HTML alone, with the site's features (CommonMark, tables, strikethrough,
+    footnotes, raw HTML kept for the sanitiser)."""
+    stock = (
+        MarkdownIt("commonmark", {"html": True})
+        .enable(["table", "strikethrough"])
+        .use(footnote_plugin)
+    )
+    renderers: dict[str, Callable[[str], str]] = {"markdown-it-py alone": stock.render}
+    if os.environ.get("BENCH_LIB"):  # `make bench` installs cmarkgfm there, outside .venv
+        sys.path.append(os.environ["BENCH_LIB"])
+    try:
+        import cmarkgfm
+        from cmarkgfm.cmark import Options
+    except ImportError:
+        return renderers
+    options = Options.CMARK_OPT_UNSAFE | Options.CMARK_OPT_FOOTNOTES
+
+    def cmark(text: str) -> str:
+        return str(cmarkgfm.github_flavored_markdown_to_html(text, options=options))
+
+    renderers[f"cmarkgfm {version('cmarkgfm')} alone"] = cmark
+    return renderers
+
+
+def bench_render(count: int, runs: int) -> tuple[dict[str, float], int, int]:
+    """Articles per second (median of ``runs``): the pipeline, then each Markdown renderer."""
     with tempfile.TemporaryDirectory() as tmp:
         sources = generate(count, Path(tmp))
     settings = corpus_settings(sources)
     theme = Theme(settings)
     words = [len(data.split()) for _, data in sources]
+    bodies = [data.decode().split("\n---\n", 1)[1] for _, data in sources]
     render_all(sources[:5], settings, theme)  # compile templates once, as a warm container has
-    rates = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        rendered = render_all(sources, settings, theme)
-        rates.append(rendered / (time.perf_counter() - start))
-    return statistics.median(rates), len(sources), int(statistics.median(words))
+
+    cases: dict[str, Callable[[], object]] = {
+        "pipeline": lambda: render_all(sources, settings, theme)
+    }
+    for name, render in markdown_renderers().items():
+        cases[name] = lambda render=render: [render(body) for body in bodies]
+    rates: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(runs):  # interleaved, so machine noise hits every case alike
+        for name, case in cases.items():
+            start = time.perf_counter()
+            case()
+            rates[name].append(len(sources) / (time.perf_counter() - start))
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    return medians, len(sources), int(statistics.median(words))
 
 
 def import_time(statement: str, cwd: Path) -> float:
@@ -115,22 +159,29 @@ def bench_imports(runs: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=300)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--imports", type=int, default=7)
     args = parser.parse_args()
 
-    rate, count, words = bench_render(args.articles, args.runs)
+    rates, count, words = bench_render(args.articles, args.runs)
     imports = bench_imports(args.imports)
     boto3_ms = imports["import boto3"] * 1000
     handler_ms = imports["import functions/publish/app.py"] * 1000
 
     print("| measure | value |")
     print("|---|---|")
+    rate = rates.pop("pipeline")
     print(
         f"| parse + render article page ({count} articles, median {words} words; "
         f"median of {args.runs}, one core) | {rate:,.0f} articles/s "
         f"({1000 / rate:.2f} ms each) |"
     )
+    for name, alone in rates.items():
+        print(
+            f"| {name}: Markdown -> HTML of the same bodies, nothing else | "
+            f"{alone:,.0f} articles/s ({1000 / alone:.2f} ms each; "
+            f"{rate / alone:.0%} of the pipeline's time) |"
+        )
     for name, seconds in imports.items():
         print(f"| {name} (median of {args.imports}, fresh interpreter) | {seconds * 1000:.0f} ms |")
     print(f"| handler import / boto3 import | {handler_ms / boto3_ms:.2f}x (budget 1.5x) |")
