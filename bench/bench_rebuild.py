@@ -53,7 +53,7 @@ from chainpress.publishing import PublishPorts, SourceEvent, publish_event
 from chainpress.rebuilding import RebuildPorts, rebuild_all, rebuild_changes
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path("/work/shared/bench")
+SHARED = ROOT.parent / "shared" / "bench"  # ../shared sits beside the checkout
 WORK = Path("/tmp/chainpress-bench")
 
 CATEGORIES = ["bitcoin", "ethereum", "exchange", "wallet", "metaverse", "defi", "nft", "policy",

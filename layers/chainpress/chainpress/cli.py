@@ -26,7 +26,7 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from importlib import resources
 from pathlib import Path
@@ -208,10 +208,15 @@ def _render_chunk(slugs: list[str]) -> list[tuple[str, bool]]:
 
 
 def _article_pages(
-    store: InMemoryArticleStore, writer: FolderSiteWriter, jobs: int, progress: Progress
+    store: InMemoryArticleStore,
+    writer: FolderSiteWriter,
+    jobs: int,
+    progress: Progress,
+    meanwhile: Callable[[], None],
 ) -> Iterator[tuple[str, bool]]:
     """Every article page: live ones rendered (in forked workers when there are many), the
-    others removed. Workers inherit the store and the writer: nothing is pickled but slugs."""
+    others removed. Workers inherit the store and the writer: nothing is pickled but slugs.
+    ``meanwhile`` (the listings and sitemaps) runs in this process while the workers render."""
     global _SHARED
     live: list[str] = []
     for article in store.scan_articles():
@@ -225,6 +230,7 @@ def _article_pages(
     _SHARED = (store, writer)
     try:
         if jobs <= 1 or not fork or len(live) < PARALLEL_FROM:
+            meanwhile()
             outcomes: Iterator[list[tuple[str, bool]]] = map(_render_chunk, chunks)
             for outcome in outcomes:
                 progress.step(len(outcome))
@@ -232,7 +238,9 @@ def _article_pages(
             return
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            for outcome in pool.map(_render_chunk, chunks):
+            outcomes = pool.map(_render_chunk, chunks)  # every chunk submitted: workers start
+            meanwhile()
+            for outcome in outcomes:
                 for key, _ in outcome:
                     writer.keep(key)  # written by a worker: the parent's writer never saw it
                 progress.step(len(outcome))
@@ -338,10 +346,17 @@ def build_site(
     render = Progress("render", pages + result.articles, stream)
     writer.on_output = render.step
     ports = RebuildPorts(store, writer, InMemoryHotLists())
-    report = rebuild_all(ports, now, articles=False)
-    writer.on_output = None
-    # Article pages, most of the site, on every core; listings and sitemaps are done above.
-    for key, wrote in _article_pages(store, writer, jobs, render):
+    listings: list[RebuildReport] = []
+
+    def listings_and_sitemaps() -> None:
+        writer.on_output = render.step
+        listings.append(rebuild_all(ports, now, articles=False))
+        writer.on_output = None
+
+    # Article pages, most of the site, on every core; the listings and sitemaps meanwhile here.
+    article_pages = list(_article_pages(store, writer, jobs, render, listings_and_sitemaps))
+    report = listings[0]
+    for key, wrote in article_pages:
         if wrote:
             report.written.append(key)
         else:
