@@ -344,11 +344,12 @@ def build_site(
 
     pages = sum(store.head(name).count // settings.page_size + 3 for name in store.listings())
     render = Progress("render", pages + result.articles, stream)
-    writer.on_output = render.step
     ports = RebuildPorts(store, writer, InMemoryHotLists())
     listings: list[RebuildReport] = []
 
     def listings_and_sitemaps() -> None:
+        # Counted per write here only: forked workers must not draw the bar (their pages are
+        # counted per chunk as they come back).
         writer.on_output = render.step
         listings.append(rebuild_all(ports, now, articles=False))
         writer.on_output = None
