@@ -21,7 +21,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 
 typecheck: venv
-	$(BIN)/mypy layers/chainpress/chainpress functions
+	$(BIN)/mypy layers/chainpress/chainpress tools/chainpress_dev functions
 
 test: lint typecheck
 	AWS_DEFAULT_REGION=us-east-1 $(BIN)/pytest

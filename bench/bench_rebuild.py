@@ -40,17 +40,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from chainpress.memory import (
+from chainpress.model import Article, pad_sequencer
+from chainpress.ports import HTML, ArticleChange, SourceState, body_key
+from chainpress.publishing import PublishPorts, SourceEvent, publish_event
+from chainpress.rebuilding import RebuildPorts, rebuild_all, rebuild_changes
+from chainpress_dev.memory import (
     InMemoryArticleStore,
     InMemoryCdn,
     InMemoryContentSource,
     InMemoryHotLists,
     InMemorySiteWriter,
 )
-from chainpress.model import Article, pad_sequencer
-from chainpress.ports import HTML, ArticleChange, SourceState, body_key
-from chainpress.publishing import PublishPorts, SourceEvent, publish_event
-from chainpress.rebuilding import RebuildPorts, rebuild_all, rebuild_changes
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "bench"  # ../shared sits beside the checkout
@@ -236,7 +236,7 @@ def run_build(
     count: int, runs: int, hugo: Path, jobs: int, kinds: list[str]
 ) -> tuple[dict[str, Any], str]:
     corpus, content = prepare_corpus(count)
-    chainpress = [sys.executable, "-m", "chainpress.cli", "build", str(content)]
+    chainpress = [sys.executable, "-m", "chainpress_dev.cli", "build", str(content)]
     out = WORK / "out-chainpress"
     hugo_site = WORK / "hugo-site"
     shutil.rmtree(hugo_site, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""One local stack for the end-to-end and browser tests: ``python -m chainpress.local.stack`` in
+"""One local stack for the end-to-end and browser tests: ``python -m chainpress_dev.local.stack`` in
 a subprocess (its own process environment, as ``make dev`` runs it), on free ports, publishing a
 temporary copy of the sample site so that the tests may edit the watched folder."""
 
@@ -103,7 +103,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
     process = subprocess.Popen(
         # A scheduled run every hour: only the one at start happens during the tests, so
         # timings do not depend on when a run falls.
-        [sys.executable, "-m", "chainpress.local.stack", "--trending-interval", "3600"],
+        [sys.executable, "-m", "chainpress_dev.local.stack", "--trending-interval", "3600"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -12,9 +12,9 @@ from moto import mock_aws
 
 from chainpress.aws import clients
 from chainpress.aws.articles import DynamoArticleStore
-from chainpress.memory import InMemoryArticleStore
 from chainpress.model import Article, pad_sequencer
 from chainpress.ports import ArticleChange, ArticleStore, SlugTaken, SourceState, StaleEvent
+from chainpress_dev.memory import InMemoryArticleStore
 from tests.support.aws import create_stack
 
 

@@ -3,6 +3,7 @@ built artefacts alone (stdlib + layer + function code): catches a dependency the
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -74,3 +75,14 @@ def test_handler_imports_from_built_artifacts_alone(built: Path, name: str) -> N
 
 def test_every_function_is_built() -> None:
     assert set(FUNCTIONS) >= {"publish", "rebuild", "views", "trending"}
+
+
+def test_layer_ships_only_what_lambda_runs(built: Path) -> None:
+    package = built / "SharedLayer" / "python" / "chainpress"
+    sources = {p.relative_to(package).as_posix() for p in package.rglob("*.py")}
+    assert {"publishing.py", "aws/articles.py"} <= sources
+    # The local stack, the static-build command and the in-memory fakes are tooling.
+    tooling = {s for s in sources if s.startswith("local/") or s in {"cli.py", "memory.py"}}
+    assert tooling == set()
+    imports_moto = re.compile(r"^\s*(?:import|from)\s+moto\b", re.MULTILINE)
+    assert [s for s in sources if imports_moto.search((package / s).read_text())] == []

@@ -19,7 +19,7 @@ import pytest
 from moto import mock_aws
 
 from chainpress.aws import clients
-from chainpress.local.template import function_policy_actions, load_template
+from chainpress_dev.local.template import function_policy_actions, load_template
 from functions.publish import app as publish_app
 from functions.rebuild import app as rebuild_app
 from functions.trending import app as trending_app

@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
-from chainpress.local.stack import LocalStack, StackConfig
+from chainpress_dev.local.stack import LocalStack, StackConfig
 
 
 def free_port() -> int:
@@ -83,7 +83,7 @@ def test_a_cancelled_transaction_leaves_the_table_and_its_stream_as_they_were() 
     from botocore.config import Config
     from botocore.exceptions import ClientError
 
-    from chainpress.local.endpoint import EmbeddedAws
+    from chainpress_dev.local.endpoint import EmbeddedAws
 
     aws = EmbeddedAws(port=free_port())
     aws.start()

@@ -16,10 +16,10 @@ from moto import mock_aws
 
 from chainpress.aws import clients
 from chainpress.aws.articles import DynamoArticleStore
-from chainpress.memory import InMemoryArticleStore, InMemoryHotLists, InMemorySiteWriter
 from chainpress.model import Article, pad_sequencer
 from chainpress.ports import HTML, ArticleChange, SourceState, body_key
 from chainpress.rebuilding import RebuildPorts, rebuild_all, rebuild_changes
+from chainpress_dev.memory import InMemoryArticleStore, InMemoryHotLists, InMemorySiteWriter
 from functions.publish import app as publish_app
 from functions.rebuild import app as rebuild_app
 from tests.support.aws import create_distribution, create_stack

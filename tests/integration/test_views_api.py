@@ -25,9 +25,9 @@ from chainpress import views
 from chainpress.aws import clients
 from chainpress.aws.articles import DynamoArticleStore
 from chainpress.aws.views_store import DynamoHotLists, DynamoViewCounter
-from chainpress.memory import InMemoryArticleStore
 from chainpress.model import Article, pad_sequencer
 from chainpress.ports import ArticleChange, ArticleStore, HotItem, SourceState
+from chainpress_dev.memory import InMemoryArticleStore
 from functions.views import app
 from tests.support.aws import create_stack
 from tests.support.events import load_event

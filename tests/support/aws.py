@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chainpress.aws import clients
-from chainpress.local.template import create_resources, load_template
+from chainpress_dev.local.template import create_resources, load_template
 from tests.support.paths import ROOT
 
 

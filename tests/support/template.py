@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chainpress.local.template import (
+from chainpress_dev.local.template import (
     S3Subscription,
     TemplateError,
     create_resources,

@@ -14,7 +14,7 @@ PURE_MODULES = [
     "chainpress.model",
     "chainpress.settings",
     "chainpress.ports",
-    "chainpress.memory",
+    "chainpress_dev.memory",
     "chainpress.content",
     "chainpress.markdown",
     "chainpress.render",

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from chainpress import cli
-from chainpress.folder import FolderSiteWriter, UnsafeKey
+from chainpress_dev import cli
+from chainpress_dev.folder import FolderSiteWriter, UnsafeKey
 
 
 def write(path: Path, text: str) -> None:
@@ -104,12 +104,12 @@ def test_flat_folder_of_markdown_is_read_as_articles(tmp_path: Path) -> None:
 
 def test_dev_runs_the_local_stack_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[list[str]] = []
-    fake = types.ModuleType("chainpress.local.stack")
+    fake = types.ModuleType("chainpress_dev.local.stack")
     fake.main = lambda argv: calls.append(argv) or 0  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "chainpress.local.stack", fake)
-    import chainpress.local
+    monkeypatch.setitem(sys.modules, "chainpress_dev.local.stack", fake)
+    import chainpress_dev.local
 
-    monkeypatch.setattr(chainpress.local, "stack", fake, raising=False)
+    monkeypatch.setattr(chainpress_dev.local, "stack", fake, raising=False)
     assert cli.main(["dev", "--port", "9000"]) == 0
     assert calls == [["--port", "9000"]]
 

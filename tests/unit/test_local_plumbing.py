@@ -9,8 +9,8 @@ from urllib.parse import unquote_plus
 
 import pytest
 
-from chainpress.local import endpoint
-from chainpress.local.cdn import (
+from chainpress_dev.local import endpoint
+from chainpress_dev.local.cdn import (
     Route,
     api_routes,
     http_api_answer,
@@ -18,8 +18,8 @@ from chainpress.local.cdn import (
     security_headers,
     site_key,
 )
-from chainpress.local.functions import FunctionError, function_environment
-from chainpress.local.s3events import (
+from chainpress_dev.local.functions import FunctionError, function_environment
+from chainpress_dev.local.s3events import (
     ObjectChange,
     Sequencer,
     VersionTracker,
@@ -27,15 +27,15 @@ from chainpress.local.s3events import (
     encode_key,
     s3_event_record,
 )
-from chainpress.local.streams import (
+from chainpress_dev.local.streams import (
     StreamEventSource,
     StreamSettings,
     is_spurious,
     lambda_record,
     stream_settings,
 )
-from chainpress.local.template import TemplateError, stream_filter_patterns
-from chainpress.local.watcher import content_type, is_ignored, upload_rank
+from chainpress_dev.local.template import TemplateError, stream_filter_patterns
+from chainpress_dev.local.watcher import content_type, is_ignored, upload_rank
 from tests.support.events import load_event
 from tests.support.template import template
 
@@ -250,7 +250,7 @@ def run_stream(records: list[dict[str, Any]], answers: list[Any], retries: int =
 def test_batches_are_filtered_sized_and_retried_from_the_first_failure(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("chainpress.local.streams.time.sleep", lambda _: None)
+    monkeypatch.setattr("chainpress_dev.local.streams.time.sleep", lambda _: None)
     image = {"pk": {"S": "x"}}
     pks = ["article#a", "list#home", "site", "article#b", "source#k", "article#c", "article#d"]
     records = [raw_record(i + 1, pk, NewImage=image) for i, pk in enumerate(pks)]
@@ -265,7 +265,7 @@ def test_batches_are_filtered_sized_and_retried_from_the_first_failure(
 
 
 def test_a_failing_batch_is_given_up_after_the_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("chainpress.local.streams.time.sleep", lambda _: None)
+    monkeypatch.setattr("chainpress_dev.local.streams.time.sleep", lambda _: None)
     records = [raw_record(1, "article#a", NewImage={"pk": {"S": "x"}})]
     error = FunctionError("boom")
     batches, reports, source = run_stream(records, [error, error, error], retries=2)
@@ -393,7 +393,7 @@ def test_folder_files_map_to_keys_in_upload_order() -> None:
 
 
 def test_a_parameter_reference_takes_the_parameter_default_locally() -> None:
-    from chainpress.local.functions import function_environment
+    from chainpress_dev.local.functions import function_environment
 
     template = {
         "Parameters": {"Threshold": {"Type": "Number", "Default": 50}},
@@ -408,8 +408,8 @@ def test_a_parameter_reference_takes_the_parameter_default_locally() -> None:
 
 
 def test_a_schedule_with_a_constant_input_sends_that_input_like_eventbridge() -> None:
-    from chainpress.local.stack import scheduled_event
-    from chainpress.local.template import load_template
+    from chainpress_dev.local.stack import scheduled_event
+    from chainpress_dev.local.template import load_template
     from tests.support.paths import ROOT
 
     template = load_template(ROOT / "template.yaml")

@@ -13,12 +13,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chainpress.memory import (
-    InMemoryArticleStore,
-    InMemoryCdn,
-    InMemoryHotLists,
-    InMemorySiteWriter,
-)
 from chainpress.model import Article, pad_sequencer
 from chainpress.pages import (
     HOME,
@@ -39,6 +33,12 @@ from chainpress.rebuilding import (
     rebuild_summaries,
 )
 from chainpress.site import load_site
+from chainpress_dev.memory import (
+    InMemoryArticleStore,
+    InMemoryCdn,
+    InMemoryHotLists,
+    InMemorySiteWriter,
+)
 
 START = dt.datetime(2024, 1, 1, 8, 0, tzinfo=dt.UTC)
 P = 20  # default page size

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from chainpress.memory import InMemoryArticleStore, InMemoryContentSource, InMemorySiteWriter
 from chainpress.model import Article, pad_sequencer
 from chainpress.ports import CACHE_ARTICLE, HTML, body_key
 from chainpress.publishing import (
@@ -25,6 +24,7 @@ from chainpress.publishing import (
     write_article_page,
 )
 from chainpress.site import load_site
+from chainpress_dev.memory import InMemoryArticleStore, InMemoryContentSource, InMemorySiteWriter
 
 NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
 

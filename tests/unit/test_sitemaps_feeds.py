@@ -13,11 +13,11 @@ import xmlschema
 
 from chainpress import sitemaps
 from chainpress.feeds import FEED_SIZE, rss
-from chainpress.memory import InMemoryArticleStore, InMemoryHotLists, InMemorySiteWriter
 from chainpress.model import Article, format_time, pad_sequencer
 from chainpress.ports import HTML, ArticleChange, SourceState, body_key
 from chainpress.rebuilding import RebuildPorts, rebuild_all
 from chainpress.settings import SiteSettings
+from chainpress_dev.memory import InMemoryArticleStore, InMemoryHotLists, InMemorySiteWriter
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 NOW = dt.datetime(2024, 5, 10, 12, 0, tzinfo=dt.UTC)

@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 
 from chainpress import views
-from chainpress.memory import (
+from chainpress.model import Article, pad_sequencer
+from chainpress.ports import ArticleChange, HotItem, SourceState, body_key
+from chainpress.trending import HOT_PAGE_KEY, TrendingReport, run_trending
+from chainpress_dev.memory import (
     InMemoryArticleStore,
     InMemoryContentSource,
     InMemoryHotLists,
     InMemorySiteWriter,
 )
-from chainpress.model import Article, pad_sequencer
-from chainpress.ports import ArticleChange, HotItem, SourceState, body_key
-from chainpress.trending import HOT_PAGE_KEY, TrendingReport, run_trending
 
 NOW = dt.datetime(2024, 5, 3, 12, 30, tzinfo=dt.UTC)
 CHROME = (

@@ -1,6 +1,6 @@
 """The small interfaces between the pure core and the outside world (AWS or fakes).
 
-Adapters: ``chainpress.aws`` (S3, DynamoDB, CloudFront) and ``chainpress.memory`` (in memory).
+Adapters: ``chainpress.aws`` (S3, DynamoDB, CloudFront) and ``chainpress_dev.memory`` (in memory).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from typing import Any
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from chainpress.local.plumbing import Reporter
+from chainpress_dev.local.plumbing import Reporter
 
 SETTINGS_FILE = "site.yaml"
 # Upload order: settings first (every page depends on them), then the theme, media that

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from chainpress.local.functions import FunctionError, LocalFunction
+from chainpress_dev.local.functions import FunctionError, LocalFunction
 
 Reporter = Callable[[str], None]
 

@@ -31,9 +31,9 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import quote_plus
 
-from chainpress.local.endpoint import ACCOUNT_ID, REGION
-from chainpress.local.plumbing import Poller, Reporter
-from chainpress.local.template import S3Subscription
+from chainpress_dev.local.endpoint import ACCOUNT_ID, REGION
+from chainpress_dev.local.plumbing import Poller, Reporter
+from chainpress_dev.local.template import S3Subscription
 
 Deliver = Callable[[S3Subscription, dict[str, Any]], None]
 # A multipart upload's ETag is the MD5 of the parts' MD5s, then "-<number of parts>".

@@ -12,7 +12,7 @@ per source, its content hash and article record, next to the rendered bodies in
 templates only; unchanged pages are not rewritten (the folder writer compares bytes), and
 outputs of the previous build that this one no longer produces are removed.
 
-``chainpress dev [...]`` starts the local stack (``chainpress.local.stack``).
+``chainpress dev [...]`` starts the local stack (``chainpress_dev.local.stack``).
 """
 
 from __future__ import annotations
@@ -36,8 +36,6 @@ import yaml
 
 from chainpress import __version__
 from chainpress.content import ContentError, media_content_type, parse_source
-from chainpress.folder import FolderSiteWriter
-from chainpress.memory import InMemoryArticleStore, InMemoryHotLists
 from chainpress.model import Article, pad_sequencer, tag_key
 from chainpress.ports import HTML, INTERNAL_PREFIX, ArticleChange, SlugTaken, SourceState, body_key
 from chainpress.publishing import (
@@ -51,6 +49,8 @@ from chainpress.publishing import (
 from chainpress.rebuilding import RebuildPorts, RebuildReport, rebuild_all
 from chainpress.settings import SETTINGS_KEY, SettingsError, SiteSettings
 from chainpress.site import load_site
+from chainpress_dev.folder import FolderSiteWriter
+from chainpress_dev.memory import InMemoryArticleStore, InMemoryHotLists
 
 __all__ = ["BuildResult", "Progress", "build_site", "main"]
 
@@ -423,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["dev"]:
         # Imported only here: the local stack pulls in moto and the HTTP server.
-        from chainpress.local import stack
+        from chainpress_dev.local import stack
 
         code: int = stack.main(args_list[1:])
         return code

@@ -25,10 +25,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from chainpress.local.endpoint import REGION
-from chainpress.local.functions import FunctionError, LocalFunction
-from chainpress.local.plumbing import Poller, Reporter
-from chainpress.local.template import filter_matches
+from chainpress_dev.local.endpoint import REGION
+from chainpress_dev.local.functions import FunctionError, LocalFunction
+from chainpress_dev.local.plumbing import Poller, Reporter
+from chainpress_dev.local.template import filter_matches
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

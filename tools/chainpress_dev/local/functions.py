@@ -24,8 +24,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from chainpress.local.endpoint import ACCOUNT_ID, REGION
-from chainpress.local.template import FUNCTION, TemplateError
+from chainpress_dev.local.endpoint import ACCOUNT_ID, REGION
+from chainpress_dev.local.template import FUNCTION, TemplateError
 
 Handler = Callable[[Any, Any], Any]
 

@@ -33,10 +33,10 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from botocore.exceptions import ClientError
 
-from chainpress.local.endpoint import ACCOUNT_ID, REGION
-from chainpress.local.functions import FunctionError, LocalFunction
-from chainpress.local.plumbing import Reporter
-from chainpress.local.template import FUNCTION, resources_of_type
+from chainpress_dev.local.endpoint import ACCOUNT_ID, REGION
+from chainpress_dev.local.functions import FunctionError, LocalFunction
+from chainpress_dev.local.plumbing import Reporter
+from chainpress_dev.local.template import FUNCTION, resources_of_type
 
 INTERNAL_PREFIX = "_internal/"
 NOT_FOUND_PAGE = "404.html"

@@ -1,12 +1,12 @@
 """``make dev``: the whole site on an embedded AWS, wired the way template.yaml wires production.
 
-    python -m chainpress.local.stack [--content-dir DIR] [--port 8080] [--aws-port 5000]
+    python -m chainpress_dev.local.stack [--content-dir DIR] [--port 8080] [--aws-port 5000]
 
 What runs (all in this process):
 
 1. moto's server on ``127.0.0.1:AWS_PORT`` (5000), requests serialised (see ``endpoint.py``);
    the process environment points every boto3 client at it (fake credentials, us-east-1).
-2. The buckets and tables of template.yaml, created by ``chainpress.local.template``.
+2. The buckets and tables of template.yaml, created by ``chainpress_dev.local.template``.
 3. The functions of template.yaml, loaded from ``functions/<name>/app.py``, and their triggers:
    content-bucket S3 events (``s3events.py``), the articles table's stream (``streams.py``), the
    schedule (every ``--trending-interval`` seconds, and once after the first publish).
@@ -42,13 +42,13 @@ from botocore.exceptions import ClientError
 
 import chainpress
 from chainpress.aws import clients as shared_clients
-from chainpress.local import endpoint as aws_endpoint
-from chainpress.local.cdn import Edge, SiteServer, api_routes, security_headers
-from chainpress.local.functions import LocalFunction, function_environment, function_setting
-from chainpress.local.plumbing import AsyncInvoker, Poller
-from chainpress.local.s3events import BucketNotifications
-from chainpress.local.streams import StreamEventSource, stream_settings
-from chainpress.local.template import (
+from chainpress_dev.local import endpoint as aws_endpoint
+from chainpress_dev.local.cdn import Edge, SiteServer, api_routes, security_headers
+from chainpress_dev.local.functions import LocalFunction, function_environment, function_setting
+from chainpress_dev.local.plumbing import AsyncInvoker, Poller
+from chainpress_dev.local.s3events import BucketNotifications
+from chainpress_dev.local.streams import StreamEventSource, stream_settings
+from chainpress_dev.local.template import (
     FUNCTION,
     S3Subscription,
     create_resources,
@@ -56,7 +56,7 @@ from chainpress.local.template import (
     resources_of_type,
     s3_subscriptions,
 )
-from chainpress.local.watcher import SETTINGS_FILE, ContentSync
+from chainpress_dev.local.watcher import SETTINGS_FILE, ContentSync
 
 STATUS_PREFIX = "_status/"
 
