@@ -2,13 +2,21 @@
 
 They keep the same semantics as the AWS adapters (conditional source sequencing, slug ownership,
 listing membership via ``model.member_ops``) so the core can be tested without AWS.
+
+Each adapter also counts, in ``calls``, the AWS requests its AWS twin would send for the same
+port call (``aws/articles.py``, ``aws/s3.py``): one GetItem per ``get_article``, one
+TransactWriteItems per ``commit``, a HEAD and a PUT per changed page, one Query per 1 MB page of
+a listing read, and so on. Benchmarks read these counters to show what a publish or a rebuild
+costs at a million articles without a million-item moto table.
 """
 
 from __future__ import annotations
 
 import bisect
+import collections
 import dataclasses
 import hashlib
+import math
 from collections.abc import Iterable, Iterator, Sequence
 
 from chainpress.model import Article, member_ops
@@ -23,6 +31,17 @@ from chainpress.ports import (
     StaleEvent,
 )
 
+# DynamoDB returns at most 1 MB per Query/Scan page; an article record or listing member is
+# about 1.1 KB, so a page holds about this many of them.
+ITEMS_PER_PAGE = 900
+# BatchGetItem reads at most 100 keys per request.
+BATCH_GET_KEYS = 100
+
+
+def query_pages(items: int) -> int:
+    """Query/Scan requests needed to read ``items`` items (an empty answer is one request)."""
+    return max(1, math.ceil(items / ITEMS_PER_PAGE))
+
 
 @dataclasses.dataclass(slots=True)
 class StoredObject:
@@ -36,22 +55,28 @@ class InMemorySiteWriter:
         self.objects: dict[str, StoredObject] = {}
         self.writes: list[str] = []  # every path actually written, in order
         self.deletes: list[str] = []
+        self.calls: collections.Counter[str] = collections.Counter()  # S3 requests, by API
 
     def write(self, path: str, data: bytes, content_type: str, cache_control: str) -> bool:
+        self.calls["HeadObject"] += 1  # S3SiteWriter compares the stored sha256 first
         old = self.objects.get(path)
         if old is not None and old.data == data and old.content_type == content_type:
             return False
+        self.calls["PutObject"] += 1
         self.objects[path] = StoredObject(data, content_type, cache_control)
         self.writes.append(path)
         return True
 
     def delete(self, path: str) -> bool:
+        self.calls["HeadObject"] += 1
         if self.objects.pop(path, None) is None:
             return False
+        self.calls["DeleteObject"] += 1
         self.deletes.append(path)
         return True
 
     def read(self, path: str) -> bytes | None:
+        self.calls["GetObject"] += 1
         stored = self.objects.get(path)
         return stored.data if stored else None
 
@@ -75,6 +100,7 @@ class InMemoryContentSource:
         self.latest: dict[str, str] = {}
         self.reports: dict[str, dict[str, object]] = {}
         self._counter = 0
+        self.calls: collections.Counter[str] = collections.Counter()
 
     def put(self, key: str, data: bytes) -> str:
         """Store a new version; returns its version id."""
@@ -85,6 +111,7 @@ class InMemoryContentSource:
         return version
 
     def read(self, key: str, version_id: str | None = None, limit: int | None = None) -> bytes:
+        self.calls["GetObject"] += 1
         versions = self.versions.get(key)
         if not versions:
             raise KeyError(key)
@@ -92,6 +119,7 @@ class InMemoryContentSource:
         return data if limit is None else data[:limit]
 
     def write_status(self, key: str, report: dict[str, object]) -> None:
+        self.calls["PutObject"] += 1
         self.reports[key] = report
 
 
@@ -103,47 +131,69 @@ class InMemoryArticleStore:
         self.sorted_keys: dict[str, list[str]] = {}
         self.heads: dict[str, ListingHead] = {}
         self.site = SiteSource()
+        # DynamoDB requests DynamoArticleStore would send for the same port calls, by API.
+        self.calls: collections.Counter[str] = collections.Counter()
+
+    def _items(self) -> int:
+        """Items in the table: records, sources, listing members and heads."""
+        members = sum(len(m) for m in self.members.values())
+        return len(self.articles) + len(self.sources) + members + len(self.heads)
 
     def get_article(self, slug: str) -> Article | None:
+        self.calls["GetItem"] += 1
         return self.articles.get(slug)
 
     def get_articles(self, slugs: Sequence[str]) -> dict[str, Article]:
+        self.calls["BatchGetItem"] += math.ceil(len(set(slugs)) / BATCH_GET_KEYS)
         return {s: self.articles[s] for s in slugs if s in self.articles}
 
     def get_source(self, key: str) -> SourceState | None:
+        self.calls["GetItem"] += 1
         return self.sources.get(key)
 
     def head(self, listing: str) -> ListingHead:
+        self.calls["GetItem"] += 1
         return self.heads.get(listing, ListingHead())
 
     def newest(self, listing: str, limit: int, before: str | None = None) -> list[Article]:
         keys = self.sorted_keys.get(listing, [])
         end = len(keys) if before is None else bisect.bisect_left(keys, before)
         chosen = keys[max(0, end - limit) : end]
+        self.calls["Query"] += query_pages(len(chosen))
         return [self.members[listing][k] for k in reversed(chosen)]
 
     def oldest(self, listing: str, limit: int, after: str | None = None) -> list[Article]:
         keys = self.sorted_keys.get(listing, [])
         start = 0 if after is None else bisect.bisect_right(keys, after)
-        return [self.members[listing][k] for k in keys[start : start + limit]]
+        chosen = keys[start : start + limit]
+        self.calls["Query"] += query_pages(len(chosen))
+        return [self.members[listing][k] for k in chosen]
 
     def count_before(self, listing: str, sort_key: str) -> int:
-        return bisect.bisect_left(self.sorted_keys.get(listing, []), sort_key)
+        position = bisect.bisect_left(self.sorted_keys.get(listing, []), sort_key)
+        self.calls["Query"] += query_pages(position)  # Select=COUNT still pages by 1 MB read
+        return position
 
     def iter_listing(self, listing: str) -> Iterator[Article]:
         members = self.members.get(listing, {})
-        return iter([members[k] for k in self.sorted_keys.get(listing, [])])
+        keys = self.sorted_keys.get(listing, [])
+        self.calls["Query"] += query_pages(len(keys))
+        return iter([members[k] for k in keys])
 
     def listings(self) -> list[str]:
+        self.calls["Scan"] += query_pages(self._items())  # a filtered Scan reads the table
         return sorted(self.heads)
 
     def scan_articles(self) -> Iterator[Article]:
+        self.calls["Scan"] += query_pages(self._items())
         return iter(list(self.articles.values()))
 
     def get_site(self) -> SiteSource:
+        self.calls["Query"] += 1
         return self.site
 
     def commit(self, change: ArticleChange) -> None:
+        self.calls["TransactWriteItems"] += 1
         self._check_source(change.source)
         new, previous, retired = change.new, change.previous, change.retired
         for expected in (previous, retired):
@@ -172,6 +222,7 @@ class InMemoryArticleStore:
         theme_name: str | None = None,
         theme_text: str | None = None,
     ) -> None:
+        self.calls["TransactWriteItems"] += 1
         self._check_source(source)
         self.sources[source.key] = source
         theme = dict(self.site.theme)
@@ -210,14 +261,26 @@ class InMemoryArticleStore:
 class InMemoryHotLists:
     def __init__(self, lists: dict[tuple[str, str | None], list[HotItem]] | None = None) -> None:
         self.lists = lists or {}
+        self.calls: collections.Counter[str] = collections.Counter()
 
     def get(self, window: str, category: str | None = None) -> list[HotItem]:
+        self.calls["GetItem"] += 1
         return list(self.lists.get((window, category), []))
 
 
 class InMemoryCdn:
     def __init__(self) -> None:
         self.requests: list[list[str]] = []
+        self.calls: collections.Counter[str] = collections.Counter()
 
     def invalidate(self, paths: Iterable[str]) -> None:
+        self.calls["CreateInvalidation"] += 1
         self.requests.append(list(paths))
+
+
+def total_calls(*adapters: object) -> collections.Counter[str]:
+    """The AWS requests recorded by several in-memory adapters, added up by API."""
+    total: collections.Counter[str] = collections.Counter()
+    for adapter in adapters:
+        total.update(getattr(adapter, "calls", {}))
+    return total
