@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint typecheck unit dev build bench clean
+.PHONY: venv test test-deps lint typecheck unit dev build bench clean
 
 venv: $(STAMP)
 
@@ -23,7 +23,11 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy layers/chainpress/chainpress tools/chainpress_dev functions
 
-test: lint typecheck
+# Chromium (browser tests), Java and the Nu Html Checker (HTML validity), when missing.
+test-deps:
+	tools/install-test-deps.sh
+
+test: lint typecheck test-deps
 	AWS_DEFAULT_REGION=us-east-1 $(BIN)/pytest
 
 unit: venv
@@ -42,4 +46,4 @@ bench: venv
 	HUGO_VENV=$(HUGO_VENV) BENCH_LIB=$(BENCH_LIB) $(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache build

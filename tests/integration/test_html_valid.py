@@ -1,0 +1,29 @@
+"""Every page the site generates is valid HTML for the W3C's Nu Html Checker (0 errors).
+
+The sample site is exported with ``chainpress build`` (the same use cases and theme the Lambda
+functions run) and every exported page is checked in one run of the checker.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from chainpress_dev import cli
+from tests.support.paths import ROOT
+from tests.support.vnu import html_errors
+
+NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def exported_pages(content: Path, out: Path) -> list[Path]:
+    cli.build_site(content, out, base_url="https://news.example.com", now=NOW)
+    return sorted(p for p in out.rglob("*.html") if "_internal" not in p.parts)
+
+
+def test_every_page_of_the_sample_site_is_valid_html(tmp_path: Path) -> None:
+    pages = exported_pages(ROOT / "samples" / "blockchain-circle", tmp_path / "site")
+    kinds = {p.relative_to(tmp_path / "site").parts[0] for p in pages}
+    # Article, listing, category, tag, sitemap, archive and 404 pages are all among them.
+    assert {"articles", "category", "tag", "sitemap", "archive", "404.html"} <= kinds
+    assert html_errors(pages) == []
