@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
+import re
 from typing import Any
 
 import pytest
@@ -154,6 +156,72 @@ def test_people_and_their_command_line_tools_are_counted(agent: str) -> None:
     ],
 )
 def test_browsers_are_readers(agent: str) -> None:
+    assert not views.is_bot(agent)
+
+
+def _crawler_instances() -> list[str]:
+    import crawleruseragents
+
+    return [
+        agent
+        for entry in crawleruseragents.CRAWLER_USER_AGENTS_DATA
+        for agent in entry.get("instances", ())
+    ]
+
+
+def test_every_crawler_of_the_maintained_list_is_a_bot_but_command_line_tools() -> None:
+    agents = _crawler_instances()
+    assert len(agents) > 2000
+    counted = sorted({a for a in agents if not views.is_bot(a)})
+    # The one deliberate difference from the list: curl, wget and HTTPie typed by a person count.
+    assert counted
+    assert all(re.match(r"(?i)(curl|wget|httpie)/", a) for a in counted), counted
+
+
+@pytest.mark.parametrize(
+    "agent",
+    [  # what the previous regex counted as readers
+        "Mastodon/4.2.0 (http.rb/5.1.1; +https://mastodon.social/)",
+        "Pleroma 2.5.0; https://pleroma.example <admin@pleroma.example>",
+        "Iframely/1.3.1 (+https://iframely.com/docs/about)",
+        "Mediapartners-Google",
+        "Mozilla/5.0 (compatible; Google-InspectionTool/1.0)",
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko; Google-Read-Aloud"
+        "; +https://support.google.com/webmasters/answer/1061943) Chrome/84.0 Safari/537.36",
+        "Mozilla/5.0 (compatible; Qwantify/2.4w; +https://www.qwant.com/)/2.4w",
+        "libcurl/7.64.1 r-curl/4.3 httr/1.4.2",
+        "PostmanRuntime/7.36.0",
+        "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko); compatible; ChatGPT-User/1.0; "
+        "+https://openai.com/bot",
+        "Claude-User/1.0",
+        "Perplexity-User/1.0",
+        "Mozilla/5.0 (compatible; meta-externalagent/1.1; +https://developers.facebook.com/docs/"
+        "sharing/webmasters/crawler)",
+    ],
+)
+def test_link_previews_ai_fetchers_and_api_tools_are_bots(agent: str) -> None:
+    assert views.is_bot(agent)
+
+
+def test_no_real_browser_is_taken_for_a_bot() -> None:
+    from importlib import resources
+
+    data = resources.files("fake_useragent").joinpath("data", "browsers.jsonl").read_text()
+    agents = {json.loads(line)["useragent"] for line in data.splitlines() if line.strip()}
+    assert len(agents) > 800  # distinct real User-Agents of Chrome, Safari, Firefox, Edge...
+    assert sorted(a for a in agents if views.is_bot(a)) == []
+
+
+@pytest.mark.parametrize(
+    "agent",
+    [  # browsers whose User-Agent carries words the previous regex took for bots
+        "Mozilla/5.0 (Linux; Android 12; SM-A525F) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/120.0.0.0 Mobile Safari/537.36 Scanner/2.1",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
+        "like Gecko) Mobile/15E148 checkout/5.4.0",
+    ],
+)
+def test_browsers_with_unusual_tokens_are_readers(agent: str) -> None:
     assert not views.is_bot(agent)
 
 
