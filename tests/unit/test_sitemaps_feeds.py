@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import html
 from pathlib import Path
 
 import feedparser
@@ -137,6 +138,28 @@ def test_feed_parses_without_errors() -> None:
         articles=items,
     )
     assert again == data  # no clock in the bytes
+
+
+def test_feed_descriptions_are_text_never_markup() -> None:
+    # An article quoting markup in an inline code span: its summary is that text.
+    quoted = "Never paste <img src=x onerror=alert(1)> & <script>x()</script> into a page."
+    item = dataclasses.replace(article(1), summary=quoted)
+    data = rss(
+        SETTINGS,
+        title="x",
+        link_path="/",
+        feed_path="/feed.xml",
+        description="News <b>daily</b>",
+        articles=[item],
+    )
+    feed = feedparser.parse(data)
+    assert feed.bozo == 0
+    # feedparser renders descriptions as HTML (as readers do): the text must survive as text.
+    summary = feed.entries[0].summary
+    assert "<img" not in summary
+    assert "<script" not in summary
+    assert html.unescape(summary) == quoted
+    assert html.unescape(feed.feed.subtitle) == "News <b>daily</b>"
 
 
 def test_empty_feed_is_valid() -> None:

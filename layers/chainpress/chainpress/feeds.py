@@ -3,11 +3,16 @@
 Deterministic for equal input: ``lastBuildDate`` is the newest item's change time, not the
 clock, so an unchanged listing gives byte-identical feeds (writers skip them, the CDN keeps
 them). Authors go in ``dc:creator``: RSS's own ``<author>`` must be an e-mail address.
+
+``<description>`` is HTML in RSS 2.0 (readers render it), while our summaries are plain text
+(a summary may quote markup, e.g. an inline code span ``<img onerror=...>``): it is escaped as HTML
+first, then as XML, so readers show the text and never build elements from it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import html
 from collections.abc import Sequence
 from email.utils import format_datetime
 from xml.sax.saxutils import quoteattr
@@ -24,6 +29,11 @@ FEED_TYPE = "application/rss+xml; charset=utf-8"
 
 _ATOM_NS = "http://www.w3.org/2005/Atom"
 _DC_NS = "http://purl.org/dc/elements/1.1/"
+
+
+def _html_description(text: str) -> str:
+    """Plain text as the HTML a ``<description>`` carries, escaped for XML."""
+    return xml_text(html.escape(text, quote=False))
 
 
 def _rfc822(value: dt.datetime) -> str:
@@ -47,7 +57,7 @@ def rss(
         f'<rss version="2.0" xmlns:atom="{_ATOM_NS}" xmlns:dc="{_DC_NS}">\n<channel>\n',
         f"<title>{xml_text(title)}</title>\n",
         f"<link>{xml_text(link)}</link>\n",
-        f"<description>{xml_text(description)}</description>\n",
+        f"<description>{_html_description(description)}</description>\n",
         f"<language>{xml_text(settings.language)}</language>\n",
         f'<atom:link href={quoteattr(self_url)} rel="self" type="application/rss+xml"/>\n',
     ]
@@ -67,7 +77,7 @@ def rss(
             label = settings.category_label(article.category)
             parts.append(f"<category>{xml_text(label)}</category>\n")
         if article.summary:
-            parts.append(f"<description>{xml_text(article.summary)}</description>\n")
+            parts.append(f"<description>{_html_description(article.summary)}</description>\n")
         parts.append("</item>\n")
     parts.append("</channel>\n</rss>\n")
     return "".join(parts).encode("utf-8")
