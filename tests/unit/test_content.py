@@ -280,7 +280,8 @@ def test_unknown_keys_are_kept_and_reported_as_warnings_with_their_lines() -> No
         "eip": 20,
         "requires": [20, 712],
     }
-    assert "title" in ALLOWED_KEYS and "translationKey" in ALLOWED_KEYS
+    assert "title" in ALLOWED_KEYS
+    assert "translationKey" in ALLOWED_KEYS
 
 
 def test_every_error_of_an_upload_is_reported_at_once_in_line_order() -> None:

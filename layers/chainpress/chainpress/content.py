@@ -486,8 +486,8 @@ class _FrontMatter:
             self.keep(entry)
             self.warn(
                 entry.line,
-                f"unknown front matter field {entry.key!r}: the site does not use it; it is "
-                f"kept with the article (templates read it as article.extra[{entry.key!r}])",
+                f"unknown front matter field {entry.key!r}: not used by the site, kept as "
+                f"article.extra[{entry.key!r}] for templates",
             )
 
     def error(self, line: int | None, message: str) -> None:
