@@ -684,7 +684,7 @@ def _bundle_files(content: ContentSource, index_key: str) -> tuple[list[tuple[st
     keys = content.list_keys(folder, limit=MAX_BUNDLE_FILES + 1, recursive=not branch)
     truncated = len(keys) > MAX_BUNDLE_FILES
     keys = keys[:MAX_BUNDLE_FILES]
-    present = set(keys)
+    present = {*keys, index_key}  # when the index.md was just deleted too
     files = []
     for key in keys:
         if route(key) != "bundle":
