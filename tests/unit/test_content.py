@@ -468,3 +468,180 @@ def test_arbitrary_front_matter_only_raises_content_error(front: str, body: str)
         assert result.line is None or 1 <= result.line <= _lines(data)
     else:
         assert result.article.title
+
+
+# -- real front matter: spellings, bundles, languages, dates -----------------------------------
+
+
+def test_page_bundle_index_files_take_the_folder_name() -> None:
+    assert slug_for_key("articles/developers/send-token-ethersjs/index.md") == (
+        "send-token-ethersjs"
+    )
+    assert slug_for_key("articles/hugo/Image Processing/_index.md") == "image-processing"
+    assert slug_for_key("articles/guide/01_history/README.md") == "01-history"
+    assert slug_for_key("articles/index.md") == "index"  # the articles/ folder is no bundle
+    assert slug_for_key("articles/notes/readme.md") == "readme"
+
+
+def test_bundle_owners_nearest_first() -> None:
+    assert content.bundle_owners("articles/a/b/img/x.png") == [
+        ("articles/a/b/img/index.md", "x.png"),
+        ("articles/a/b/img/_index.md", "x.png"),
+        ("articles/a/b/img/README.md", "x.png"),
+        ("articles/a/b/index.md", "img/x.png"),
+        ("articles/a/b/README.md", "img/x.png"),
+        ("articles/a/index.md", "b/img/x.png"),
+        ("articles/a/README.md", "b/img/x.png"),
+    ]
+    assert content.bundle_owners("articles/x.png") == []
+
+
+@pytest.mark.parametrize(
+    ("front", "site_language", "slug", "language", "translation_key"),
+    [
+        ("lang: zh\n", "en", "send-token-zh", "zh", "send-token"),
+        ("lang: zh_cn\n", "en", "send-token-zh-cn", "zh-CN", "send-token"),
+        ("language: ZH-hans\n", "en", "send-token-zh-hans", "zh-Hans", "send-token"),
+        ("lang: en\n", "en", "send-token", "en", "send-token"),
+        ("lang: zh\n", "zh", "send-token", "zh", "send-token"),
+        ("lang: zh\nslug: fa-song\n", "en", "fa-song", "zh", "send-token"),
+        ("lang: zh\ntranslationKey: tokens\n", "en", "send-token-zh", "zh", "tokens"),
+        ("translation_key: tokens\n", "en", "send-token", "", "tokens"),
+        ("", "en", "send-token", "", ""),
+    ],
+)
+def test_language_slug_and_translation_key(
+    front: str, site_language: str, slug: str, language: str, translation_key: str
+) -> None:
+    article = parse_source(
+        "articles/zh/send-token/index.md",
+        source(f"title: t\n{front}"),
+        settings=dataclasses.replace(SITE, language=site_language),
+        now=NOW,
+    ).article
+    assert (article.slug, article.language, article.translation_key) == (
+        slug,
+        language,
+        translation_key,
+    )
+
+
+@pytest.mark.parametrize(
+    ("front", "expected", "date_only"),
+    [
+        ("date: 2021-03-09\n", dt.datetime(2021, 3, 8, 16, 0, tzinfo=dt.UTC), True),
+        ("published: 2021-03-09\n", dt.datetime(2021, 3, 8, 16, 0, tzinfo=dt.UTC), True),
+        ("pubDate: '2021/03/09'\n", dt.datetime(2021, 3, 8, 16, 0, tzinfo=dt.UTC), True),
+        ("publishDate: 2021-03-09 10:00\n", dt.datetime(2021, 3, 9, 2, 0, tzinfo=dt.UTC), False),
+        ("date: 2016-03-18 12:00:00 -0500\n", dt.datetime(2016, 3, 18, 17, tzinfo=dt.UTC), False),
+        (
+            "date: Tue, 09 Mar 2021 10:00:00 +0000\n",
+            dt.datetime(2021, 3, 9, 10, tzinfo=dt.UTC),
+            False,
+        ),
+        ("created: 2015-11-19\n", dt.datetime(2015, 11, 18, 16, 0, tzinfo=dt.UTC), True),
+    ],
+)
+def test_date_spellings_and_date_only(front: str, expected: dt.datetime, date_only: bool) -> None:
+    article = parse(source(f"title: t\n{front}")).article
+    assert (article.date, article.date_only) == (expected, date_only)
+
+
+def test_a_weaker_spelling_beside_a_stronger_one_is_kept_and_reported() -> None:
+    parsed = parse(source("title: t\ncreated: 2015-11-19\ndate: 2016-01-01\n"))
+    assert parsed.article.date == dt.datetime(2015, 12, 31, 16, 0, tzinfo=dt.UTC)
+    (warning,) = parsed.warnings
+    assert warning.line == 3
+    assert "'created' is not used: 'date' (line 4) already gives the date" in warning.message
+    assert parsed.article.extra == {"created": "2015-11-19"}
+
+
+def test_updated_spellings() -> None:
+    article = parse(source("title: t\ndate: 2024-01-01 10:00\nlastmod: 2024-02-01\n")).article
+    assert article.updated == dt.datetime(2024, 1, 31, 16, 0, tzinfo=dt.UTC)
+    assert article.updated_date_only
+    assert parse(source("title: t\n")).article.updated is None
+
+
+def test_summary_cover_and_author_spellings() -> None:
+    article = parse(
+        source(
+            "title: t\ndescription: From the description.\nfeatured_image: /media/x.png\n"
+            "authors: [Ann, {name: Bo, title: Editor}, Ann]\nauthor: Cy\n"
+        )
+    ).article
+    assert article.summary == "From the description."
+    assert article.cover == "/media/x.png"
+    assert article.authors == ("Cy", "Ann", "Bo")  # author first, then authors, no repeats
+    assert article.author == "Cy, Ann, Bo"
+    assert parse(source("title: t\nauthor: Ann\n")).article.authors == ()  # one: author alone
+
+
+def test_jekyll_published_false_is_a_draft_and_categories_give_category_and_tags() -> None:
+    article = parse(
+        source("title: t\npublished: false\ncategories: [Bitcoin, news, ETF]\ntags: etf, spot\n")
+    ).article
+    assert article.status == "draft"
+    assert article.category == "bitcoin"
+    assert article.tags == ("etf", "spot", "news")  # "ETF" is already a tag
+    assert parse(source("title: t\npublished: true\n")).article.status == "live"
+
+
+def test_docusaurus_slug_path_and_tag_mappings() -> None:
+    article = parse(
+        source("title: t\nslug: /wallet-setup\ntags: [{label: Wallets, permalink: /w}, x]\n")
+    ).article
+    assert (article.slug, article.tags) == ("wallet-setup", ("Wallets", "x"))
+
+
+def test_relative_cover_resolves_inside_a_bundle_and_is_reported_elsewhere() -> None:
+    bundle = parse(source("title: t\nimage: ./img/cover.png\n"), "articles/guide/intro/index.md")
+    assert bundle.article.cover == "/articles/intro/img/cover.png"
+    hugo = parse(source("title: t\ncover: {image: c.png, alt: x}\n"), "articles/a/index.md")
+    assert hugo.article.cover == "/articles/a/c.png"
+    flat = parse(source("title: t\nimage: cover.png\n"))
+    assert flat.article.cover == ""
+    assert "only works for a page bundle" in flat.warnings[0].message
+    assert flat.article.extra == {"image": "cover.png"}
+
+
+def test_no_front_matter_takes_the_title_from_the_first_heading() -> None:
+    body = "\n```\n# not a heading\n```\n\n## 共识算法 {#consensus}\n\n正文。\n"
+    parsed = parse(body.encode())
+    assert parsed.article.title == "共识算法"
+    assert parsed.warnings[0].line == 6
+    assert "no front matter" in parsed.warnings[0].message
+    assert "共识算法" not in parsed.body.html  # shown as the page title, not twice
+    assert "正文" in parsed.body.html
+
+
+def test_front_matter_without_title_uses_the_first_heading_silently() -> None:
+    parsed = parse(source("date: 2024-01-01\n", "# Set up a **wallet**\n\nText.\n"))
+    assert (parsed.article.title, parsed.warnings) == ("Set up a wallet", ())
+
+
+def test_leading_blank_lines_before_the_front_matter() -> None:
+    parsed = parse(b"\n\n---\ntitle: a\nlayout: x\n---\nbody\n")
+    assert parsed.article.title == "a"
+    assert parsed.warnings[0].line == 5
+
+
+def test_toml_front_matter() -> None:
+    parsed = parse(
+        b'+++\ntitle = "TOML"\ndate = 2024-06-02T08:00:00+08:00\ntags = ["a"]\ntoc = true\n'
+        b"[params]\nx = 1\n+++\nBody.\n"
+    )
+    assert parsed.article.title == "TOML"
+    assert parsed.article.date == dt.datetime(2024, 6, 2, 0, 0, tzinfo=dt.UTC)
+    assert [(w.line, w.message.split(":")[0]) for w in parsed.warnings] == [
+        (5, "unknown front matter field 'toc'"),
+        (6, "unknown front matter field 'params'"),
+    ]
+
+
+def test_extra_fields_are_bounded_and_the_rest_reported() -> None:
+    big = "x" * (content.MAX_EXTRA_BYTES // 2)
+    parsed = parse(source(f"title: t\na: {big}\nb: {big}\nc: 2021-01-01\n"))
+    assert set(parsed.article.extra) == {"a", "c"}
+    assert parsed.article.extra["c"] == "2021-01-01"
+    assert any("'b' is not kept" in w.message for w in parsed.warnings)

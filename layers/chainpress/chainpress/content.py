@@ -149,7 +149,7 @@ _BLANK_LINE = re.compile(r"^[ \t]*$", re.MULTILINE)
 _CODE_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 _TOP_LEVEL_KEY = re.compile(r"^([^\s#:][^:\n]*?)[ \t]*:(?:[ \t]|$)", re.MULTILINE)
 _TOML_KEY = re.compile(r"^([A-Za-z0-9_-]+|\"[^\"\n]*\"|'[^'\n]*')[ \t]*=", re.MULTILINE)
-_TOML_TABLE = re.compile(r"^[ \t]*\[", re.MULTILINE)
+_TOML_TABLE = re.compile(r"^[ \t]*\[\[?[ \t]*([^\]\n]+)\]", re.MULTILINE)
 _TOML_LINE = re.compile(r"\(at line (\d+)")
 _ATX_HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$", re.MULTILINE)
 _HEADING_ID = re.compile(r"[ \t]*\\?\{#[^}]*\}[ \t]*$")
@@ -413,14 +413,15 @@ def _key_lines(split: _Split) -> dict[str, int]:
     """The line of each top-level key (for messages)."""
     front = split.front or ""
     lines: dict[str, int] = {}
+    matches = []
     if split.toml:
         table = _TOML_TABLE.search(front)
-        front = front[: table.start()] if table else front  # keys below [table] are nested
-        pattern = _TOML_KEY
+        top = front[: table.start()] if table else front  # keys below [table] are nested
+        matches = [*_TOML_KEY.finditer(top), *_TOML_TABLE.finditer(front)]
     else:
-        pattern = _TOP_LEVEL_KEY
-    for match in pattern.finditer(front):
-        key = match.group(1).strip().strip("'\"")
+        matches = list(_TOP_LEVEL_KEY.finditer(front))
+    for match in matches:
+        key = match.group(1).split(".")[0].strip().strip("'\"")
         lines.setdefault(key, front.count("\n", 0, match.start()) + split.first_line)
     return lines
 
