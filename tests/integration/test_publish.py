@@ -348,6 +348,7 @@ def test_markdown_upload_becomes_a_complete_article_page(
     assert emf[-1]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "chainpress"
     assert emf[-1]["ArticlesPublished"] in (1.0, [1.0])
     assert emf[-1]["PublishErrors"] in (0.0, [0.0])
+    assert emf[-1]["PublishWarnings"] in (0.0, [0.0])
 
 
 def test_media_is_copied_with_its_content_type(stack: Stack) -> None:
