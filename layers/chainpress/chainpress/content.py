@@ -24,9 +24,10 @@ Real repositories write it many ways (Hugo, Jekyll, Docusaurus, ethereum.org), s
   files beside (and, for ``index.md``/``README.md``, below) it are published with it under
   ``/articles/<slug>/`` (see ``bundle_owners``), so ``./diagram.png`` resolves on the page, and a
   relative ``cover`` becomes ``/articles/<slug>/<path>``.
-- **Slug.** An explicit ``slug:`` must already be safe (lowercase a-z, digits, hyphens, CJK
-  letters/digits after NFKC normalisation; Docusaurus' surrounding ``/`` are dropped); an unsafe
-  one is an error, never rewritten, so the URL is always the one the editor wrote. Without
+- **Slug.** An explicit ``slug:`` must already be safe (a-z, digits, ``_``, hyphens, CJK
+  letters/digits after NFKC normalisation; Docusaurus' surrounding ``/`` are dropped; capitals
+  are lowercased with a warning, as Hugo lowercases URLs); an unsafe one is an error, never
+  rewritten otherwise, so the URL is the one the editor wrote. Without
   ``slug:``, the slug comes from the file name stem (or the bundle's folder) with
   ``slugify(stem, allow_unicode=True)`` (CJK kept, lowercase, hyphens: ``"链圈 news.md"`` ->
   ``"链圈-news"``); other non-ASCII letters are transliterated (``"Café"`` -> ``"cafe"``) so a
@@ -135,7 +136,7 @@ _CJK = (
 _CJK_BREAKABLE = re.compile("[\u3007\u3041-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _CJK_CHAR = re.compile(f"[{_CJK}]")
 _CJK_RUN = re.compile(f"[{_CJK}]+")
-_SAFE_SLUG = re.compile(f"[a-z0-9{_CJK}]+(?:-[a-z0-9{_CJK}]+)*")
+_SAFE_SLUG = re.compile(f"[a-z0-9_{_CJK}]+(?:-[a-z0-9_{_CJK}]+)*")
 _ALNUM = re.compile(r"[^\W_]")
 _SENTENCE_END = re.compile(r"[。！？]+[”’」』）)\"']*|[.!?]+[”’」』）)\"']*(?=\s|$)")
 _HTTP_URL = re.compile(r"https?://[^\s/\\\x00-\x1f\x7f]+[^\s\\\x00-\x1f\x7f]*")
@@ -742,15 +743,19 @@ def _explicit_slug(fm: _FrontMatter) -> str | None:
     raw = fm.text(entry)
     # Docusaurus writes slugs as paths ("/send-token"): one segment between slashes is a slug.
     slug = unicodedata.normalize("NFKC", raw).strip().strip("/")
+    if _is_safe_slug(slug.lower()) and slug != slug.lower():
+        # Hugo lowercases URLs too ("hugo_convert_toJSON" -> /hugo_convert_tojson/).
+        fm.warn(entry.line, f"slug {raw!r} is published as {slug.lower()!r}: URLs are lowercase")
+        return slug.lower()
     if _is_safe_slug(slug):
         return slug
     suggestion = _suggest_slug(raw)
     hint = f" (for example {suggestion!r})" if suggestion else ""
     fm.error(
         entry.line,
-        f"slug {raw!r} is not allowed: use only lowercase letters a-z, digits, CJK "
+        f"slug {raw!r} is not allowed: use only letters a-z, digits, '_', CJK "
         f"characters and single hyphens between them, at most {MAX_SLUG_LENGTH} characters; "
-        f"no '/', '..', spaces or capitals{hint}",
+        f"no '/', '..' or spaces{hint}",
     )
     return ""
 
