@@ -150,7 +150,7 @@ def _fingerprint(settings_text: str) -> str:
     (categories validate, base URL and time zone shape the body and dates)."""
     digest = hashlib.sha256(f"{__version__}\0{settings_text}\0".encode())
     package = resources.files("chainpress")
-    for module in ("content.py", "markdown.py", "model.py"):
+    for module in ("content.py", "markdown.py", "model.py", "settings.py"):
         digest.update(package.joinpath(module).read_bytes())
     return digest.hexdigest()
 
