@@ -652,3 +652,22 @@ def test_extra_fields_are_bounded_and_the_rest_reported() -> None:
     assert set(parsed.article.extra) == {"a", "c"}
     assert parsed.article.extra["c"] == "2021-01-01"
     assert any("'b' is not kept" in w.message for w in parsed.warnings)
+
+
+def test_jekyll_posts_take_slug_and_date_from_the_file_name() -> None:
+    key = "articles/blog/_posts/2023-05-01-proof-of-reserves.md"
+    assert slug_for_key(key) == "proof-of-reserves"
+    article = parse(source("title: t\n"), key).article
+    assert (article.slug, article.date, article.date_only) == (
+        "proof-of-reserves",
+        dt.datetime(2023, 4, 30, 16, 0, tzinfo=dt.UTC),
+        True,
+    )
+    dated = parse(source("title: t\ndate: 2024-01-01 10:00\n"), key).article
+    assert dated.date == dt.datetime(2024, 1, 1, 2, 0, tzinfo=dt.UTC)  # the front matter wins
+    assert slug_for_key("articles/notes/2023-05-01-x.md") == "2023-05-01-x"  # not a post
+
+
+def test_a_title_of_the_wrong_type_is_an_error_even_with_a_heading() -> None:
+    error = error_of(source("title: [a]\n", "# Heading\n"))
+    assert [p.message for p in error.problems] == ["title must be text, not a list"]

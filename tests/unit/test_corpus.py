@@ -49,9 +49,7 @@ BUNDLE_FILES = [key for key in FILES if route(key) == "bundle"]
 # Where each source is published.
 SLUGS = {
     "articles/ERCS/erc-7777.md": "erc-7777",
-    "articles/_posts/2023-05-01-exchange-proof-of-reserves.md": (
-        "2023-05-01-exchange-proof-of-reserves"
-    ),
+    "articles/_posts/2023-05-01-exchange-proof-of-reserves.md": "exchange-proof-of-reserves",
     "articles/developers/tutorials/send-token-viem/index.md": "send-token-viem",
     "articles/docs/wallet-setup/index.md": "wallet-setup",
     "articles/guide/consensus/README.md": "consensus",

@@ -156,6 +156,7 @@ _ATX_HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$", re.
 _HEADING_ID = re.compile(r"[ \t]*\\?\{#[^}]*\}[ \t]*$")
 _INLINE_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _DAY = re.compile(r"\d{4}([-/]?)\d{2}\1\d{2}")
+_JEKYLL_POST = re.compile(r"(\d{4}-\d{2}-\d{2})-(.+)")
 
 _MEDIA_TYPES = {
     ".avif": "image/avif",
@@ -280,15 +281,23 @@ def bundle_file_problem(inside: str) -> str | None:
     return None
 
 
+def _jekyll_post(key: str) -> re.Match[str] | None:
+    """``_posts/2023-05-01-title.md``: Jekyll's post names carry the date."""
+    path = PurePosixPath(key)
+    return _JEKYLL_POST.fullmatch(path.stem) if path.parent.name == "_posts" else None
+
+
 def slug_for_key(key: str) -> str:
-    """The slug a source gets when its front matter has no ``slug:``: from the file name stem,
-    or for a page bundle's index file, from its folder's name.
+    """The slug a source gets when its front matter has no ``slug:``: from the file name stem
+    (without the date of a Jekyll ``_posts/YYYY-MM-DD-title.md``), or for a page bundle's index
+    file, from its folder's name.
 
     Raises ContentError when the name has nothing to make a slug from (e.g. ``"!!!.md"``).
     """
     path = PurePosixPath(key)
     folder = bundle_folder(key)
-    name = path.parent.name if folder else path.stem
+    post = _jekyll_post(key)
+    name = path.parent.name if folder else post.group(2) if post else path.stem
     slug = _suggest_slug(name)
     if not _is_safe_slug(slug):
         what = f"folder name {name!r}" if folder else f"file name {path.name!r}"
@@ -731,9 +740,12 @@ def _tags(fm: _FrontMatter, more: list[str]) -> tuple[str, ...]:
     return tuple(tags.values())
 
 
-def _keywords(fm: _FrontMatter) -> list[str]:
+def _keywords(fm: _FrontMatter) -> None:
+    """Keywords (Hugo, Docusaurus) as a list in ``extra`` (for meta keywords and JSON-LD)."""
     entry = fm.one("keywords")
-    return [] if entry is None else [text for _, text in _text_list(fm, entry)]
+    keywords = [] if entry is None else [text for _, text in _text_list(fm, entry)]
+    if entry is not None and keywords:
+        fm.keep(dataclasses.replace(entry, key="keywords", value=keywords))
 
 
 def _explicit_slug(fm: _FrontMatter) -> str | None:
@@ -1044,8 +1056,9 @@ def parse_source(
     body_line = text.count("\n") - body_text.count("\n") + 1
 
     title_entry = fm.one("title")
+    known_errors = len(fm.errors)
     title = fm.text(title_entry)
-    if not title and not fm.errors:
+    if not title and len(fm.errors) == known_errors:  # missing or blank, not of a wrong type
         heading = _first_heading(body_text, body_line)
         if heading is not None:
             title, line, opens = heading
@@ -1071,6 +1084,9 @@ def parse_source(
             )
 
     date_entry = fm.one("date")
+    post = _jekyll_post(key)
+    if (date_entry is None or not date_entry.value) and post:  # Jekyll: the name's date
+        date_entry = _Entry("file name", post.group(1), 1)
     dated = _read_date(fm, date_entry, settings) if date_entry and date_entry.value else None
     date, date_only = dated if dated else (now, False)
     updated_entry = fm.one("updated")
@@ -1081,9 +1097,7 @@ def parse_source(
     status: Status = "draft" if draft else "scheduled" if date > now else "live"
     category, more_tags = _category(fm, settings)
     tags = _tags(fm, more_tags)
-    keywords = _keywords(fm)
-    if keywords:
-        fm.extra["keywords"] = keywords
+    _keywords(fm)
     language = _language(fm)
     translation_key = _translation_key(fm)
     slug = _explicit_slug(fm)
