@@ -138,7 +138,8 @@ def _log(source: SourceEvent, outcome: PublishOutcome) -> None:
         "url": outcome.url,
         "error": outcome.error,
         "line": outcome.line,
-        "errors": [problem.as_dict() for problem in outcome.errors],
+        "errors": [problem.as_dict() for problem in outcome.errors]
+        or ([{"message": outcome.error, "line": outcome.line}] if outcome.error else []),
         "warnings": [warning.as_dict() for warning in outcome.warnings],
         "written": list(outcome.written),
         "deleted": list(outcome.deleted),
