@@ -29,7 +29,8 @@ Real repositories write it many ways (Hugo, Jekyll, Docusaurus, ethereum.org), s
   are lowercased with a warning, as Hugo lowercases URLs); an unsafe one is an error, never
   rewritten otherwise, so the URL is the one the editor wrote. Without
   ``slug:``, the slug comes from the file name stem (or the bundle's folder) with
-  ``slugify(stem, allow_unicode=True)`` (CJK kept, lowercase, hyphens: ``"链圈 news.md"`` ->
+  ``slugify(stem, allow_unicode=True)`` (a Jekyll ``_posts/2023-05-01-x.md`` gives ``x`` and,
+  without a date, its date; CJK kept, lowercase, hyphens: ``"链圈 news.md"`` ->
   ``"链圈-news"``); other non-ASCII letters are transliterated (``"Café"`` -> ``"cafe"``) so a
   derived slug is always safe too. An article whose ``lang`` is not the site's language gets it
   appended (``send-token-zh``), so translations in parallel folders do not claim one slug.
