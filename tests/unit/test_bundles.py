@@ -198,3 +198,17 @@ def test_a_translation_appearing_later_is_linked_from_the_first_after_the_rebuil
     editor.delete(zh_key)
     editor.rebuild((zh, editor.store.get_article("send-token-zh-cn")))
     assert "hreflang" not in editor.site.text("articles/send-token/index.html")
+
+
+def test_the_front_matter_update_time_is_kept_on_edits(editor: Editor) -> None:
+    key = "articles/notes.md"
+    editor.upload(key, b"---\ntitle: N\ndate: 2024-01-01\nlastmod: 2024-02-01\n---\nOne.\n")
+    editor.upload(key, b"---\ntitle: N\ndate: 2024-01-01\nlastmod: 2024-02-01\n---\nTwo.\n")
+    article = editor.store.get_article("notes")
+    assert article is not None
+    assert article.updated == dt.datetime(2024, 2, 1, tzinfo=dt.UTC)
+    assert article.updated_date_only
+    editor.upload(key, b"---\ntitle: N\ndate: 2024-01-01\n---\nThree.\n")  # no lastmod: now
+    article = editor.store.get_article("notes")
+    assert article is not None
+    assert (article.updated, article.updated_date_only) == (NOW, False)

@@ -538,10 +538,13 @@ def _article(
         # published with, so that a re-delivered event (or an edit) does not move the article.
         if article.date == now:
             article = dataclasses.replace(article, date=own_previous.date)
-        # "updated" tells readers when the text last changed: unchanged source bytes keep it,
-        # so a re-delivered event produces the very same record (and page).
-        same_text = own_previous.content_hash == article.content_hash
-        article = dataclasses.replace(article, updated=own_previous.updated if same_text else now)
+        # "updated" tells readers when the text last changed: the front matter's (lastmod...)
+        # when it has one; else unchanged source bytes keep it, so a re-delivered event
+        # produces the very same record (and page).
+        if article.updated is None:
+            same_text = own_previous.content_hash == article.content_hash
+            updated = own_previous.updated if same_text else now
+            article = dataclasses.replace(article, updated=updated)
 
     status = {"live": "published"}.get(article.status, article.status)
     source = _state(record, status, article.slug, warnings=warnings)
