@@ -77,42 +77,6 @@ def test_local_stack_starts_publishes_and_stops_cleanly() -> None:
     assert leftover == []
 
 
-def test_a_content_folder_with_a_page_bundle_is_published_with_its_images(tmp_path: Any) -> None:
-    # What `make dev` does with a Hugo/ethereum.org-style folder: the watcher uploads the
-    # bundle's image (before its index.md, in key order) and the article; both are served.
-    bundle = tmp_path / "articles" / "tutorials" / "send-token"
-    bundle.mkdir(parents=True)
-    png = b"\x89PNG\r\n\x1a\n" + bytes(16)
-    (bundle / "diagram.png").write_bytes(png)
-    (bundle / "index.md").write_text(
-        "---\ntitle: 发送代币\nlang: zh\npublished: 2021-04-06\nskill: beginner\n---\n\n"
-        "![图](./diagram.png)\n",
-        encoding="utf-8",
-    )
-    config = StackConfig(
-        content_dir=tmp_path,
-        port=free_port(),
-        aws_port=free_port(),
-        watch=False,
-        trending_interval=3600,
-    )
-    with LocalStack(config, io.StringIO()) as stack:
-        with urllib.request.urlopen(f"{stack.site_url}/articles/send-token-zh/") as page:
-            html = page.read().decode()
-        assert '<html lang="zh">' in html
-        assert '<img src="./diagram.png"' in html
-        assert "2021-04-06 00:00" not in html
-        with urllib.request.urlopen(f"{stack.site_url}/articles/send-token-zh/diagram.png") as img:
-            assert (img.headers["Content-Type"], img.read()) == ("image/png", png)
-        report = stack.read_report("articles/tutorials/send-token/index.md")
-        assert report is not None
-        assert report["status"] == "published"
-        assert [w["line"] for w in report["warnings"]] == [5]
-        image_report = stack.read_report("articles/tutorials/send-token/diagram.png")
-        assert image_report is not None
-        assert image_report["url"] == "/articles/send-token-zh/diagram.png"
-
-
 def test_a_cancelled_transaction_leaves_the_table_and_its_stream_as_they_were() -> None:
     """The endpoint's faster transaction rollback keeps moto's semantics, and a stream reader
     that resumes from its checkpoint keeps seeing new records after a rollback."""
