@@ -809,6 +809,9 @@ def test_translations_are_hreflang_alternates(theme: Theme) -> None:
     ]
     alone = parse(article_html(theme, zh))
     assert alone.find_all("p", class_="translations") == []
+    fr = make_article("send-token-fr", language="fr", translation_key="send-token")
+    switch = parse(article_html(theme, en, translations=[fr, zh])).find("p", class_="translations")
+    assert [a.text for a in switch.find_all("a")] == ["fr", "中文"]  # no table for fr: its tag
 
 
 def test_every_author_in_jsonld_and_keywords_in_meta(theme: Theme) -> None:

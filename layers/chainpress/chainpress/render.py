@@ -410,7 +410,7 @@ class Theme:
                     "lang": language,
                     "url": absolute_url(self.settings, item.url),
                     "href": href(item.url),
-                    "name": self.labels(language)["language_name"],
+                    "name": self._language_name(language),
                     "title": item.title,
                     "current": "true" if item.slug == article.slug else "",
                 }
@@ -419,6 +419,12 @@ class Theme:
         if default is not None:
             links.append({**default, "lang": "x-default", "current": "default"})
         return links
+
+    def _language_name(self, language: str) -> str:
+        """How a language calls itself ("中文"); the tag for one without labels ("fr")."""
+        name = self.labels(language)["language_name"]
+        english = language.split("-")[0].lower() == "en"
+        return name if english or name != self.labels("en")["language_name"] else language
 
     def listing_page(
         self,
