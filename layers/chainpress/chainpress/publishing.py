@@ -66,6 +66,7 @@ __all__ = [
     "render_article_page",
     "route",
     "status_report",
+    "translations_of",
     "write_alias_pages",
     "write_article_page",
 ]
@@ -221,13 +222,11 @@ def render_article_page(theme: Theme, store: ArticleStore, article: Article, bod
 
 
 def translations_of(store: ArticleStore, article: Article) -> list[Article]:
-    """The live articles sharing ``article``'s translation key (itself included), one listing
-    read; empty when it has no key or no live translation."""
+    """The other live articles sharing ``article``'s translation key (one listing read); empty
+    when it has no key or no live translation."""
     if not article.translation_key:
         return []
     members = store.newest(translation_listing(article.translation_key), MAX_TRANSLATIONS)
-    if not any(member.slug != article.slug for member in members):
-        return []
     return [member for member in members if member.is_listed and member.slug != article.slug]
 
 
