@@ -138,6 +138,9 @@ def _log(source: SourceEvent, outcome: PublishOutcome) -> None:
         "url": outcome.url,
         "error": outcome.error,
         "line": outcome.line,
+        "errors": [problem.as_dict() for problem in outcome.errors]
+        or ([{"message": outcome.error, "line": outcome.line}] if outcome.error else []),
+        "warnings": [warning.as_dict() for warning in outcome.warnings],
         "written": list(outcome.written),
         "deleted": list(outcome.deleted),
         "caught_up": outcome.caught_up,
@@ -157,6 +160,9 @@ def _count(outcomes: list[PublishOutcome]) -> None:
     pages = sum(not k.startswith(INTERNAL_PREFIX) for o in outcomes for k in o.written)
     metrics.add_metric(name="ArticlesPublished", unit=MetricUnit.Count, value=published)
     metrics.add_metric(name="PublishErrors", unit=MetricUnit.Count, value=errors)
+    # Published anyway, but something the editor wrote was not used (unknown fields...).
+    warned = sum(bool(o.warnings) for o in outcomes)
+    metrics.add_metric(name="PublishWarnings", unit=MetricUnit.Count, value=warned)
     metrics.add_metric(name="PagesWritten", unit=MetricUnit.Count, value=pages)
 
 

@@ -282,3 +282,37 @@ def test_saving_in_the_watched_folder_publishes(local_stack: RunningStack) -> No
     path.unlink()
     wait_for(lambda: not in_bucket(), 2.5, "deleted file gone from the bucket")
     wait_for(lambda: title not in local_stack.get("/").text, DEADLINE, "deleted file off home")
+
+
+def test_a_page_bundle_saved_in_the_watched_folder_is_served_with_its_image(
+    local_stack: RunningStack,
+) -> None:
+    # An ethereum.org-style tutorial folder: the watcher uploads the image and the index.md
+    # (in whatever order), the article is Chinese and its image resolves beside it.
+    tag = uuid.uuid4().hex[:8]
+    folder: Path = local_stack.content_dir / "articles" / "e2e" / f"bundle-{tag}"
+    png = b"\x89PNG\r\n\x1a\n" + tag.encode()
+    folder.mkdir(parents=True)
+    (folder / "diagram.png").write_bytes(png)
+    (folder / "index.md").write_text(
+        f"---\ntitle: 捆绑 {tag}\nlang: zh\npublished: 2001-01-01\nskill: beginner\n---\n\n"
+        "![图](./diagram.png)\n",
+        encoding="utf-8",
+    )
+    url = f"/articles/bundle-{tag}-zh/"
+    wait_for(lambda: local_stack.get(url + "diagram.png").status == 200, 3 * DEADLINE, "image")
+    image = local_stack.get(url + "diagram.png")
+    assert (image.headers["Content-Type"], image.body) == ("image/png", png)
+    page = local_stack.get(url).text
+    assert '<html lang="zh">' in page
+    assert '<img src="./diagram.png"' in page
+    assert '<time datetime="2001-01-01">2001-01-01</time>' in page
+    status = report(local_stack, f"articles/e2e/bundle-{tag}/index.md")
+    assert status is not None
+    assert [w["line"] for w in status["warnings"]] == [5]
+    time.sleep(SETTLE)
+    for path in folder.iterdir():
+        path.unlink()
+    folder.rmdir()
+    wait_for(lambda: local_stack.get(url).status == 404, 3 * DEADLINE, "page gone")
+    wait_for(lambda: local_stack.get(url + "diagram.png").status == 404, 3 * DEADLINE, "image")

@@ -348,6 +348,7 @@ def test_markdown_upload_becomes_a_complete_article_page(
     assert emf[-1]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "chainpress"
     assert emf[-1]["ArticlesPublished"] in (1.0, [1.0])
     assert emf[-1]["PublishErrors"] in (0.0, [0.0])
+    assert emf[-1]["PublishWarnings"] in (0.0, [0.0])
 
 
 def test_media_is_copied_with_its_content_type(stack: Stack) -> None:
@@ -508,3 +509,72 @@ def test_aws_error_fails_the_invocation_after_the_other_records(stack: Stack) ->
         stack.deliver(event)
     assert stack.page() is not None
     assert stack.item(SLUG)["status"]["S"] == "live"
+
+
+# -- real repositories' Markdown: bundles, warnings, every error at once ----------------------
+
+BUNDLE = "articles/tutorials/send-token/"
+TUTORIAL = b"""---
+title: Sending tokens
+description: A beginner friendly guide.
+lang: en
+published: 2021-04-06
+sidebarDepth: 2
+image: ./cover.png
+---
+
+![Done](./successful-transaction.png)
+"""
+
+
+def test_page_bundle_files_follow_their_article(stack: Stack) -> None:
+    # A file before its index.md waits; the index.md publishes it (the content bucket is
+    # listed); later files are published by their own events; deletes take them down.
+    early = stack.upload(BUNDLE + "successful-transaction.png", PNG)
+    assert early["outcomes"][0]["status"] == "pending"
+    assert stack.report(BUNDLE + "successful-transaction.png")["warnings"]
+
+    published = stack.upload(BUNDLE + "index.md", TUTORIAL)
+    assert published["outcomes"][0]["url"] == "/articles/send-token/"
+    image = "articles/send-token/successful-transaction.png"
+    assert stack.page(image) == PNG
+    assert stack.head(image)["ContentType"] == "image/png"
+    assert stack.report(BUNDLE + "successful-transaction.png")["url"] == "/" + image
+
+    stack.upload(BUNDLE + "cover.png", PNG + b"cover")
+    assert stack.page("articles/send-token/cover.png") == PNG + b"cover"
+    page = Page(stack.page("articles/send-token/index.html") or b"").root
+    assert page.one("img", src="./successful-transaction.png")
+    og_image = page.one("meta", property="og:image").attrs["content"]
+    assert og_image.endswith("/articles/send-token/cover.png")
+
+    assert stack.delete(BUNDLE + "cover.png")["outcomes"][0]["status"] == "removed"
+    assert stack.page("articles/send-token/cover.png") is None
+    stack.delete(BUNDLE + "index.md")
+    assert stack.page(image) is None
+    assert stack.page("articles/send-token/index.html") is None
+    assert stack.report(BUNDLE + "successful-transaction.png")["status"] == "pending"
+
+
+def test_report_lists_every_error_and_every_warning_with_lines(stack: Stack) -> None:
+    stack.upload(KEY, b"---\ntitle: [x]\nskill: beginner\ndate: someday\n---\nbody\n")
+    report = stack.report(KEY)
+    assert report["status"] == "error"
+    assert [e["line"] for e in report["errors"]] == [2, 4]
+    assert report["error"] == report["errors"][0]
+    assert [(w["line"], w["message"].split(":")[0]) for w in report["warnings"]] == [
+        (3, "unknown front matter field 'skill'")
+    ]
+
+    stack.upload(KEY, ARTICLE.replace("author:", "skill: beginner\nauthor:").encode())
+    report = stack.report(KEY)
+    assert (report["status"], report["errors"]) == ("published", [])
+    assert [w["line"] for w in report["warnings"]] == [4]
+    # The warnings stay with the source (the trending job repeats them when it publishes).
+    from chainpress.aws.articles import DynamoArticleStore
+
+    state = DynamoArticleStore(stack.table, stack.ddb).get_source(KEY)
+    assert state is not None
+    assert [(w.line, w.message.split(":")[0]) for w in state.warnings] == [
+        (4, "unknown front matter field 'skill'")
+    ]

@@ -226,6 +226,8 @@ def test_scheduled_article_goes_live_only_once_its_time_has_come(stack: Stack) -
         "status": "published",
         "url": "/articles/future-post/",
         "error": None,
+        "errors": [],
+        "warnings": [],
         "at": "2024-05-03T14:33:00Z",
     }
 

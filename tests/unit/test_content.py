@@ -125,6 +125,14 @@ def test_status(front: str, status: str) -> None:
     assert parse(source("title: t\n" + front)).article.status == status
 
 
+def test_explicit_slug_with_capitals_is_lowercased_with_a_warning() -> None:
+    parsed = parse(source("title: a\nslug: hugo_convert_toJSON\n"))
+    assert parsed.article.slug == "hugo_convert_tojson"
+    assert parsed.warnings[0].line == 3
+    assert "published as 'hugo_convert_tojson'" in parsed.warnings[0].message
+    assert parse(source("title: a\nslug: Has-Caps\n")).article.slug == "has-caps"
+
+
 def test_explicit_slug_is_normalised_not_rewritten() -> None:
     assert parse(source("title: t\nslug: ｂｔｃ-新闻-2025\n")).article.slug == "btc-新闻-2025"
     assert parse(source("title: t\nslug: 2025\n")).article.slug == "2025"
@@ -215,8 +223,7 @@ def _big() -> bytes:
         (b"---\ntitle: \xe6\xaf\n---\n", "not valid UTF-8", 2),
         (b"\xff\xfe-\x00-\x00-\x00", "binary file (NUL byte at byte 3)", 1),
         (b"---\ntitle: a\n---\nx\x00", "binary", 4),
-        (b"# Title\n\ntext\n", "no front matter", 1),
-        (b"\n---\ntitle: a\n---\n", "no front matter", 1),
+        (b"Just text, and no heading to take a title from.\n", "no front matter", 1),
         (b"---\ntitle: a\n\nbody without closing line\n", "not closed", 1),
         (b"---\ntitle: ok\ntitle2: : :\n---\n", "not valid YAML", 3),
         (b"---\ntitle: ok\nauthor: x\n  bad: indent\n---\n", "not valid YAML", 4),
@@ -231,8 +238,14 @@ def _big() -> bytes:
         (b"---\ntitle: a\ndate: [2025]\n---\n", "date must be a date", 3),
         (b"---\ntitle: a\ndate: 1066-10-14\n---\n", "out of range", 3),
         (b"---\ntitle: a\ndraft: maybe\n---\n", "draft must be true or false", 3),
-        (b"---\ntitle: a\ncategory: gossip\n---\n", "'gossip' is not one of", 3),
-        (b"---\ntitle: a\ntags: bitcoin\n---\n", "tags must be a list", 3),
+        (b"---\ntitle: a\ncategory: '!!!'\n---\n", "no letters or digits", 3),
+        (b"---\ntitle: a\ntags: {x: 1}\n---\n", "tags must be a list", 3),
+        (b"---\ntitle: a\nlang: english\n---\n", "'english' is not a language tag", 3),
+        (b"---\ntitle: a\npublished: someday\n---\n", "cannot read published 'someday'", 3),
+        (b"---\ntitle: a\nlastmod: [1]\n---\n", "lastmod must be a date", 3),
+        (b"---\ntitle: a\nauthors: [[x]]\n---\n", "authors must be a name", 3),
+        (b"---\ntitle: a\nimage: ../up.png\n---\n", "image '../up.png' must be", 3),
+        (b"+++\ntitle = 'a'\ndate = nope\n+++\n", "not valid TOML", 3),
         (b"---\ntitle: a\ntags:\n  - ok\n  - [x]\n---\n", "tag 2 must be text", 3),
         (b"---\ntitle: a\ntags: [ok, '  ']\n---\n", "tag 2 is empty", 3),
         (b"---\ntitle: a\ncover: javascript:alert(1)\n---\n", "cover", 3),
@@ -258,17 +271,55 @@ def test_exactly_the_limit_is_accepted() -> None:
     assert parse(data).article.word_count == 1
 
 
-def test_unknown_keys_are_listed_with_the_allowed_ones() -> None:
-    error = error_of(source("title: a\nauthor: b\nTags: [x]\nlayout: post\n"))
-    assert error.line == 4
-    assert "'Tags', 'layout'" in error.message
-    assert "allowed fields: " + ", ".join(ALLOWED_KEYS) in error.message
+def test_unknown_keys_are_kept_and_reported_as_warnings_with_their_lines() -> None:
+    parsed = parse(
+        source("title: a\nsidebarDepth: 2\nTags: [x]\nlayout: post\neip: 20\nrequires: [20, 712]\n")
+    )
+    assert parsed.article.tags == ("x",)  # "Tags" is a spelling of tags, not unknown
+    assert [(w.line, w.message.split(":")[0]) for w in parsed.warnings] == [
+        (3, "unknown front matter field 'sidebarDepth'"),
+        (5, "unknown front matter field 'layout'"),
+        (6, "unknown front matter field 'eip'"),
+        (7, "unknown front matter field 'requires'"),
+    ]
+    assert parsed.article.extra == {
+        "sidebarDepth": 2,
+        "layout": "post",
+        "eip": 20,
+        "requires": [20, 712],
+    }
+    assert "title" in ALLOWED_KEYS
+    assert "translationKey" in ALLOWED_KEYS
 
 
-def test_category_error_lists_the_site_categories() -> None:
-    message = error_of(source("title: a\ncategory: Bitcoin\n")).message
-    assert "'Bitcoin' is not one of the site's categories: blockchain, digital-currency" in message
-    assert "financial-management" in message
+def test_every_error_of_an_upload_is_reported_at_once_in_line_order() -> None:
+    error = error_of(
+        source(
+            "title: [a]\ndate: someday\nunknown: x\ndraft: maybe\nslug: Bad Slug\n",
+            "x " + "[" * (MAX_BRACKET_DEPTH + 1),
+        )
+    )
+    assert [p.line for p in error.problems] == [2, 3, 5, 6, 8]
+    assert "title must be text" in error.problems[0].message
+    assert (error.message, error.line) == (error.problems[0].message, 2)
+    assert [w.line for w in error.warnings] == [4]  # the unknown field
+
+
+def test_a_category_named_by_its_label_is_the_configured_one() -> None:
+    assert parse(source("title: a\ncategory: Bitcoin\n")).article.category == "bitcoin"
+    assert parse(source("title: a\ncategory: digital currency\n")).article.category == (
+        "digital-currency"
+    )
+
+
+def test_an_unconfigured_category_is_published_under_its_url_key_with_a_warning() -> None:
+    parsed = parse(source("title: a\ncategory: ERC\n"))
+    assert parsed.article.category == "erc"
+    (warning,) = parsed.warnings
+    assert warning.line == 3
+    assert "'ERC' is not one of site.yaml's categories" in warning.message
+    assert "/category/erc/" in warning.message
+    assert "'- erc: ERC'" in warning.message
 
 
 def test_empty_or_missing_category_is_allowed() -> None:
@@ -291,7 +342,6 @@ def test_more_than_ten_tags() -> None:
         "a/b",
         "../etc",
         "a..b",
-        "Has-Caps",
         "two words",
         "-lead",
         "trail-",
@@ -425,3 +475,199 @@ def test_arbitrary_front_matter_only_raises_content_error(front: str, body: str)
         assert result.line is None or 1 <= result.line <= _lines(data)
     else:
         assert result.article.title
+
+
+# -- real front matter: spellings, bundles, languages, dates -----------------------------------
+
+
+def test_page_bundle_index_files_take_the_folder_name() -> None:
+    assert slug_for_key("articles/developers/send-token-ethersjs/index.md") == (
+        "send-token-ethersjs"
+    )
+    assert slug_for_key("articles/hugo/Image Processing/_index.md") == "image-processing"
+    assert slug_for_key("articles/guide/01_history/README.md") == "01-history"
+    assert slug_for_key("articles/index.md") == "index"  # the articles/ folder is no bundle
+    assert slug_for_key("articles/notes/readme.md") == "readme"
+
+
+def test_bundle_owners_nearest_first() -> None:
+    assert content.bundle_owners("articles/a/b/img/x.png") == [
+        ("articles/a/b/img/index.md", "x.png"),
+        ("articles/a/b/img/_index.md", "x.png"),
+        ("articles/a/b/img/README.md", "x.png"),
+        ("articles/a/b/index.md", "img/x.png"),
+        ("articles/a/b/README.md", "img/x.png"),
+        ("articles/a/index.md", "b/img/x.png"),
+        ("articles/a/README.md", "b/img/x.png"),
+    ]
+    assert content.bundle_owners("articles/x.png") == []
+
+
+@pytest.mark.parametrize(
+    ("front", "site_language", "slug", "language", "translation_key"),
+    [
+        ("lang: zh\n", "en", "send-token-zh", "zh", "send-token"),
+        ("lang: zh_cn\n", "en", "send-token-zh-cn", "zh-CN", "send-token"),
+        ("language: ZH-hans\n", "en", "send-token-zh-hans", "zh-Hans", "send-token"),
+        ("lang: en\n", "en", "send-token", "en", "send-token"),
+        ("lang: zh\n", "zh", "send-token", "zh", "send-token"),
+        ("lang: zh\nslug: fa-song\n", "en", "fa-song", "zh", "send-token"),
+        ("lang: zh\ntranslationKey: tokens\n", "en", "send-token-zh", "zh", "tokens"),
+        ("translation_key: tokens\n", "en", "send-token", "", "tokens"),
+        ("", "en", "send-token", "", ""),
+    ],
+)
+def test_language_slug_and_translation_key(
+    front: str, site_language: str, slug: str, language: str, translation_key: str
+) -> None:
+    article = parse_source(
+        "articles/zh/send-token/index.md",
+        source(f"title: t\n{front}"),
+        settings=dataclasses.replace(SITE, language=site_language),
+        now=NOW,
+    ).article
+    assert (article.slug, article.language, article.translation_key) == (
+        slug,
+        language,
+        translation_key,
+    )
+
+
+@pytest.mark.parametrize(
+    ("front", "expected", "date_only"),
+    [
+        ("date: 2021-03-09\n", dt.datetime(2021, 3, 8, 16, 0, tzinfo=dt.UTC), True),
+        ("published: 2021-03-09\n", dt.datetime(2021, 3, 8, 16, 0, tzinfo=dt.UTC), True),
+        ("pubDate: '2021/03/09'\n", dt.datetime(2021, 3, 8, 16, 0, tzinfo=dt.UTC), True),
+        ("publishDate: 2021-03-09 10:00\n", dt.datetime(2021, 3, 9, 2, 0, tzinfo=dt.UTC), False),
+        ("date: 2016-03-18 12:00:00 -0500\n", dt.datetime(2016, 3, 18, 17, tzinfo=dt.UTC), False),
+        (
+            "date: Tue, 09 Mar 2021 10:00:00 +0000\n",
+            dt.datetime(2021, 3, 9, 10, tzinfo=dt.UTC),
+            False,
+        ),
+        ("created: 2015-11-19\n", dt.datetime(2015, 11, 18, 16, 0, tzinfo=dt.UTC), True),
+    ],
+)
+def test_date_spellings_and_date_only(front: str, expected: dt.datetime, date_only: bool) -> None:
+    article = parse(source(f"title: t\n{front}")).article
+    assert (article.date, article.date_only) == (expected, date_only)
+
+
+def test_a_weaker_spelling_beside_a_stronger_one_is_kept_and_reported() -> None:
+    parsed = parse(source("title: t\ncreated: 2015-11-19\ndate: 2016-01-01\n"))
+    assert parsed.article.date == dt.datetime(2015, 12, 31, 16, 0, tzinfo=dt.UTC)
+    (warning,) = parsed.warnings
+    assert warning.line == 3
+    assert "'created' is not used: 'date' (line 4) already gives the date" in warning.message
+    assert parsed.article.extra == {"created": "2015-11-19"}
+
+
+def test_updated_spellings() -> None:
+    article = parse(source("title: t\ndate: 2024-01-01 10:00\nlastmod: 2024-02-01\n")).article
+    assert article.updated == dt.datetime(2024, 1, 31, 16, 0, tzinfo=dt.UTC)
+    assert article.updated_date_only
+    assert parse(source("title: t\n")).article.updated is None
+
+
+def test_summary_cover_and_author_spellings() -> None:
+    article = parse(
+        source(
+            "title: t\ndescription: From the description.\nfeatured_image: /media/x.png\n"
+            "authors: [Ann, {name: Bo, title: Editor}, Ann]\nauthor: Cy\n"
+        )
+    ).article
+    assert article.summary == "From the description."
+    assert article.cover == "/media/x.png"
+    assert article.authors == ("Cy", "Ann", "Bo")  # author first, then authors, no repeats
+    assert article.author == "Cy, Ann, Bo"
+    assert parse(source("title: t\nauthor: Ann\n")).article.authors == ()  # one: author alone
+
+
+def test_jekyll_published_false_is_a_draft_and_categories_give_category_and_tags() -> None:
+    article = parse(
+        source("title: t\npublished: false\ncategories: [Bitcoin, news, ETF]\ntags: etf, spot\n")
+    ).article
+    assert article.status == "draft"
+    assert article.category == "bitcoin"
+    assert article.tags == ("etf", "spot", "news")  # "ETF" is already a tag
+    assert parse(source("title: t\npublished: true\n")).article.status == "live"
+
+
+def test_docusaurus_slug_path_and_tag_mappings() -> None:
+    article = parse(
+        source("title: t\nslug: /wallet-setup\ntags: [{label: Wallets, permalink: /w}, x]\n")
+    ).article
+    assert (article.slug, article.tags) == ("wallet-setup", ("Wallets", "x"))
+
+
+def test_relative_cover_resolves_inside_a_bundle_and_is_reported_elsewhere() -> None:
+    bundle = parse(source("title: t\nimage: ./img/cover.png\n"), "articles/guide/intro/index.md")
+    assert bundle.article.cover == "/articles/intro/img/cover.png"
+    hugo = parse(source("title: t\ncover: {image: c.png, alt: x}\n"), "articles/a/index.md")
+    assert hugo.article.cover == "/articles/a/c.png"
+    flat = parse(source("title: t\nimage: cover.png\n"))
+    assert flat.article.cover == ""
+    assert "only works for a page bundle" in flat.warnings[0].message
+    assert flat.article.extra == {"image": "cover.png"}
+
+
+def test_no_front_matter_takes_the_title_from_the_first_heading() -> None:
+    body = "\n```\n# not a heading\n```\n\n## 共识算法 {#consensus}\n\n正文。\n"
+    parsed = parse(body.encode())
+    assert parsed.article.title == "共识算法"
+    assert parsed.warnings[0].line == 6
+    assert "no front matter" in parsed.warnings[0].message
+    assert "共识算法" not in parsed.body.html  # shown as the page title, not twice
+    assert "正文" in parsed.body.html
+
+
+def test_front_matter_without_title_uses_the_first_heading_silently() -> None:
+    parsed = parse(source("date: 2024-01-01\n", "# Set up a **wallet**\n\nText.\n"))
+    assert (parsed.article.title, parsed.warnings) == ("Set up a wallet", ())
+
+
+def test_leading_blank_lines_before_the_front_matter() -> None:
+    parsed = parse(b"\n\n---\ntitle: a\nlayout: x\n---\nbody\n")
+    assert parsed.article.title == "a"
+    assert parsed.warnings[0].line == 5
+
+
+def test_toml_front_matter() -> None:
+    parsed = parse(
+        b'+++\ntitle = "TOML"\ndate = 2024-06-02T08:00:00+08:00\ntags = ["a"]\ntoc = true\n'
+        b"[params]\nx = 1\n+++\nBody.\n"
+    )
+    assert parsed.article.title == "TOML"
+    assert parsed.article.date == dt.datetime(2024, 6, 2, 0, 0, tzinfo=dt.UTC)
+    assert [(w.line, w.message.split(":")[0]) for w in parsed.warnings] == [
+        (5, "unknown front matter field 'toc'"),
+        (6, "unknown front matter field 'params'"),
+    ]
+
+
+def test_extra_fields_are_bounded_and_the_rest_reported() -> None:
+    big = "x" * (content.MAX_EXTRA_BYTES // 2)
+    parsed = parse(source(f"title: t\na: {big}\nb: {big}\nc: 2021-01-01\n"))
+    assert set(parsed.article.extra) == {"a", "c"}
+    assert parsed.article.extra["c"] == "2021-01-01"
+    assert any("'b' is not kept" in w.message for w in parsed.warnings)
+
+
+def test_jekyll_posts_take_slug_and_date_from_the_file_name() -> None:
+    key = "articles/blog/_posts/2023-05-01-proof-of-reserves.md"
+    assert slug_for_key(key) == "proof-of-reserves"
+    article = parse(source("title: t\n"), key).article
+    assert (article.slug, article.date, article.date_only) == (
+        "proof-of-reserves",
+        dt.datetime(2023, 4, 30, 16, 0, tzinfo=dt.UTC),
+        True,
+    )
+    dated = parse(source("title: t\ndate: 2024-01-01 10:00\n"), key).article
+    assert dated.date == dt.datetime(2024, 1, 1, 2, 0, tzinfo=dt.UTC)  # the front matter wins
+    assert slug_for_key("articles/notes/2023-05-01-x.md") == "2023-05-01-x"  # not a post
+
+
+def test_a_title_of_the_wrong_type_is_an_error_even_with_a_heading() -> None:
+    error = error_of(source("title: [a]\n", "# Heading\n"))
+    assert [p.message for p in error.problems] == ["title must be text, not a list"]

@@ -417,3 +417,33 @@ def test_a_schedule_with_a_constant_input_sends_that_input_like_eventbridge() ->
     assert scheduled_event("rule", events["SummariesSchedule"]) == {"action": "rebuild-summaries"}
     plain = scheduled_event("rule", {"Type": "Schedule", "Properties": {}})
     assert plain["detail-type"] == "Scheduled Event"
+
+
+def test_console_report_lines_show_errors_and_warnings() -> None:
+    from chainpress_dev.local.stack import format_report
+
+    published = {
+        "key": "articles/erc-20.md",
+        "status": "published",
+        "url": "/articles/erc-20/",
+        "error": None,
+        "errors": [],
+        "warnings": [
+            {"message": "unknown front matter field 'eip'", "line": 2},
+            {"message": "unknown front matter field 'status'", "line": 6},
+        ],
+    }
+    assert format_report(published, "http://localhost:8080") == (
+        "publish  published articles/erc-20.md  ->  http://localhost:8080/articles/erc-20/"
+        "  [warning: line 2: unknown front matter field 'eip' (+1 more)]"
+    )
+    refused = {
+        "key": "articles/x.md",
+        "status": "error",
+        "error": {"message": "title must be text", "line": 2},
+        "errors": [{"message": "title must be text", "line": 2}, {"message": "b", "line": 3}],
+        "warnings": [],
+    }
+    assert format_report(refused, "") == (
+        "publish  error     articles/x.md  (line 2: title must be text) and 1 more error(s)"
+    )

@@ -483,7 +483,7 @@ def test_theme_override_is_validated_stored_and_removable(site: Site) -> None:
 
 def test_other_keys_are_ignored(site: Site) -> None:
     for key in (
-        "articles/notes.txt",
+        "articles/tutorial/.DS_Store",  # hidden files under articles/ are no bundle files
         "_status/articles/a.md.json",
         "site.yaml.bak",
         "theme/sub/article.html",
@@ -503,6 +503,10 @@ def test_other_keys_are_ignored(site: Site) -> None:
         ("theme/base.html", "theme"),
         ("theme/base.css", "ignored"),
         ("notes.md", "ignored"),
+        ("articles/notes.txt", "bundle"),
+        ("articles/tutorial/img/diagram.png", "bundle"),
+        ("articles/tutorial/.gitkeep", "ignored"),
+        ("articles/tutorial/", "ignored"),
     ],
 )
 def test_route(key: str, expected: str) -> None:

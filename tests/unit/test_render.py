@@ -721,3 +721,105 @@ def test_views_js_counts_fills_and_refreshes(theme: Theme, tmp_path: Path) -> No
     assert result["othersShown"] is True
     # Titles stay text; a non-site URL is dropped rather than linked.
     assert result["hot"] == [{"href": "/articles/a/", "text": "<b>A</b>"}]
+
+
+# -- languages, labels and dates ------------------------------------------------------------
+
+
+def meta_line(root: Node) -> str:
+    return root.find("header", class_="article-header").find("p", class_="meta").text
+
+
+def test_a_day_without_time_shows_no_midnight(theme: Theme) -> None:
+    day = make_article(date=dt.datetime(2021, 3, 8, 16, 0, tzinfo=dt.UTC), date_only=True)
+    root = parse(article_html(theme, day))
+    time = root.find("span", class_="meta-time").find("time")
+    assert (time.attrs["datetime"], time.text) == ("2021-03-09", "2021-03-09")
+    assert "00:00" not in meta_line(root)
+    timed = parse(article_html(theme, make_article()))
+    assert timed.find("span", class_="meta-time").find("time").text == "2022-05-03 09:30"
+
+
+@pytest.mark.parametrize(
+    ("updated", "updated_date_only", "shown"),
+    [
+        (dt.datetime(2022, 6, 1, 2, 0, tzinfo=dt.UTC), False, "2022-06-01 10:00"),
+        (dt.datetime(2022, 5, 31, 16, 0, tzinfo=dt.UTC), True, "2022-06-01"),
+        (dt.datetime(2022, 5, 3, 1, 30, tzinfo=dt.UTC), False, None),  # the same as the date
+        (dt.datetime(2022, 5, 2, 16, 0, tzinfo=dt.UTC), True, None),  # the same day
+        (None, False, None),
+    ],
+)
+def test_updated_is_shown_when_it_differs_from_the_date(
+    theme: Theme, updated: dt.datetime | None, updated_date_only: bool, shown: str | None
+) -> None:
+    article = make_article(updated=updated, updated_date_only=updated_date_only)
+    root = parse(article_html(theme, article))
+    spans = root.find_all("span", class_="meta-updated")
+    assert [s.find("time").text for s in spans] == ([shown] if shown else [])
+
+
+def test_an_article_in_chinese_gets_chinese_labels_on_an_english_site(theme: Theme) -> None:
+    html = article_html(theme, make_article(language="zh"))
+    root = parse(html)
+    assert root.find("html").attrs["lang"] == "zh"
+    assert meta(root, "og:locale") == ["zh"]
+    assert meta_line(root).startswith("时间：")
+    assert "阅读约 4 分钟" in meta_line(root)
+    assert root.find("a", class_="skip").text == "跳到正文"
+    assert root.find("h2", id="related-title").text == "相关文章："
+    assert "Time :" not in html
+    ld = json.loads(root.find("script", type="application/ld+json").text)
+    assert ld["inLanguage"] == "zh"
+    # Listing pages of the same site stay in the site's language.
+    assert 'lang="en"' in theme.home_page(articles=[make_article(language="zh")], pages=1, hot=[])
+
+
+def test_site_yaml_labels_override_the_built_in_ones() -> None:
+    settings = SiteSettings.from_yaml(
+        "language: zh-CN\nlabels:\n  zh: {time: '发布时间：'}\n  zh_CN: {hot: 热榜}\n"
+    )
+    theme = Theme(settings)
+    root = parse(article_html(theme))
+    assert root.find("html").attrs["lang"] == "zh-CN"
+    assert meta_line(root).startswith("发布时间：")
+    nav = root.find("nav", class_="site-nav")
+    assert nav.find_all("a")[-1].text == "热榜"
+    hot = parse(theme.hot_page(lists={"24h": [], "7d": []}))
+    assert [h.text for h in hot.find_all("h2")][:2] == ["最近 24 小时", "最近 7 天"]
+
+
+def test_translations_are_hreflang_alternates(theme: Theme) -> None:
+    en = make_article("send-token", language="en", translation_key="send-token")
+    zh = make_article("send-token-zh", language="zh", translation_key="send-token", title="发送")
+    root = parse(article_html(theme, zh, translations=[en]))
+    links = {
+        str(link.attrs["hreflang"]): link.attrs["href"]
+        for link in root.find_all("link", rel="alternate")
+        if "hreflang" in link.attrs
+    }
+    assert links == {
+        "en": "https://news.example/articles/send-token/",
+        "zh": "https://news.example/articles/send-token-zh/",
+        "x-default": "https://news.example/articles/send-token/",
+    }
+    switch = root.find("p", class_="translations")
+    assert [(a.attrs["href"], a.text) for a in switch.find_all("a")] == [
+        ("/articles/send-token/", "English")
+    ]
+    alone = parse(article_html(theme, zh))
+    assert alone.find_all("p", class_="translations") == []
+    fr = make_article("send-token-fr", language="fr", translation_key="send-token")
+    switch = parse(article_html(theme, en, translations=[fr, zh])).find("p", class_="translations")
+    assert [a.text for a in switch.find_all("a")] == ["fr", "中文"]  # no table for fr: its tag
+
+
+def test_every_author_in_jsonld_and_keywords_in_meta(theme: Theme) -> None:
+    article = make_article(
+        author="Ann, Bo", authors=("Ann", "Bo"), extra={"keywords": ["merkle", "proofs"]}
+    )
+    root = parse(article_html(theme, article))
+    ld = json.loads(root.find("script", type="application/ld+json").text)
+    assert ld["author"] == [{"@type": "Person", "name": "Ann"}, {"@type": "Person", "name": "Bo"}]
+    assert ld["keywords"] == ["Chongqing", "Layer 2", "merkle", "proofs"]
+    assert meta(root, "keywords") == ["merkle, proofs"]

@@ -39,3 +39,55 @@ def test_categories_accept_a_mapping_and_keep_order() -> None:
 def test_bad_settings_are_refused_with_a_clear_message(text: str, message: str) -> None:
     with pytest.raises(SettingsError, match=message.replace("(", r"\(").replace(")", r"\)")):
         SiteSettings.from_yaml(text)
+
+
+@pytest.mark.parametrize(
+    ("tag", "normalised"),
+    [
+        ("zh", "zh"),
+        ("ZH", "zh"),
+        ("zh_cn", "zh-CN"),
+        ("zh-hans", "zh-Hans"),
+        ("zh-Hant-TW", "zh-Hant-TW"),
+        ("en-us", "en-US"),
+        ("es-419", "es-419"),
+        ("english", None),
+        ("", None),
+        ("zh--CN", None),
+    ],
+)
+def test_language_tags_are_normalised(tag: str, normalised: str | None) -> None:
+    from chainpress.settings import normalise_language
+
+    assert normalise_language(tag) == normalised
+
+
+def test_labels_fall_back_from_tag_to_language_to_english() -> None:
+    settings = SiteSettings.from_yaml("labels:\n  zh: {time: 'T:'}\n  zh-TW: {home: 首頁}\n")
+    zh_tw = settings.labels_for("zh-TW")
+    assert (zh_tw["home"], zh_tw["time"], zh_tw["hot"]) == ("首頁", "T:", "热门")
+    assert settings.labels_for("zh")["home"] == "首页"
+    assert settings.labels_for("fr")["home"] == "Home"  # no table: English
+    assert settings.labels_for("not a tag")["home"] == "Home"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("labels: [zh]", "labels must be a mapping"),
+        ("labels: {chinese!: {home: x}}", "not a language tag"),
+        ("labels: {zh: {homepage: x}}", "unknown label(s) homepage"),
+        ("labels: {zh: {home: [x]}}", "labels.zh.home must be text"),
+    ],
+)
+def test_bad_labels_are_refused(text: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        SiteSettings.from_yaml(text)
+
+
+def test_find_category_by_key_label_or_spelling() -> None:
+    settings = SiteSettings()
+    assert settings.find_category("bitcoin") == "bitcoin"
+    assert settings.find_category("Digital currency") == "digital-currency"
+    assert settings.find_category("DIGITAL_CURRENCY") == "digital-currency"
+    assert settings.find_category("ERC") is None

@@ -416,6 +416,8 @@ def test_trending_run_in_memory_publishes_due_and_writes_hot() -> None:
             "status": "published",
             "url": "/articles/later/",
             "error": None,
+            "errors": [],
+            "warnings": [],
             "at": "2024-05-03T12:30:00Z",
         }
     }

@@ -3,8 +3,10 @@
 ``chainpress build CONTENT_DIR OUT_DIR [--base-url URL]`` exports the site to a folder with no
 AWS at all: the in-memory store, a folder writer, and the very use cases the Lambda functions
 run (parse, commit, ``rebuilding.rebuild_all``). CONTENT_DIR is laid out like the content
-bucket (``articles/``, ``media/``, ``site.yaml``, ``theme/``); a folder of bare ``*.md`` files
-(a Hugo-style content dir) is read as ``articles/``.
+bucket (``articles/``, ``media/``, ``site.yaml``, ``theme/``); a folder without ``articles/``
+(a Hugo-style content dir) is read as ``articles/`` (Markdown and the page bundles' files).
+Every page the theme links to is written: the hot page too, empty (views need the API).
+Warnings (unknown front matter fields...) are printed; errors make the exit status 1.
 
 A second build reuses what the first one parsed: ``OUT_DIR/_internal/build-index.json`` keeps,
 per source, its content hash and article record, next to the rendered bodies in
@@ -26,7 +28,7 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from importlib import resources
 from pathlib import Path
@@ -35,29 +37,47 @@ from typing import Any, TextIO
 import yaml
 
 from chainpress import __version__
-from chainpress.content import ContentError, media_content_type, parse_source
-from chainpress.model import Article, pad_sequencer, tag_key
-from chainpress.ports import HTML, INTERNAL_PREFIX, ArticleChange, SlugTaken, SourceState, body_key
+from chainpress.content import (
+    ContentError,
+    bundle_file_problem,
+    bundle_owners,
+    media_content_type,
+    parse_source,
+)
+from chainpress.model import Article, Problem, pad_sequencer, tag_key
+from chainpress.ports import (
+    CACHE_PAGE,
+    HTML,
+    INTERNAL_PREFIX,
+    ArticleChange,
+    SlugTaken,
+    SourceState,
+    body_key,
+)
 from chainpress.publishing import (
     MEDIA_CACHE,
     RELATED_FROM_CATEGORY,
     RELATED_FROM_TAG,
     choose_related,
     page_key,
+    route,
     write_article_page,
 )
 from chainpress.rebuilding import RebuildPorts, RebuildReport, rebuild_all
 from chainpress.settings import SETTINGS_KEY, SettingsError, SiteSettings
 from chainpress.site import load_site
+from chainpress.trending import HOT_PAGE_KEY
+from chainpress.views import WINDOWS
 from chainpress_dev.folder import FolderSiteWriter
 from chainpress_dev.memory import InMemoryArticleStore, InMemoryHotLists
 
 __all__ = ["BuildResult", "Progress", "build_site", "main"]
 
 INDEX_KEY = f"{INTERNAL_PREFIX}build-index.json"
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 CACHE_BODY = "public, max-age=300, s-maxage=86400"
 _SEQ = pad_sequencer("1")  # one build is one event per source
+_OTHER_PREFIXES = ("media/", "theme/")  # beside articles in a content folder
 PARALLEL_FROM = 64  # fewer sources than this: a process pool costs more than it saves
 
 
@@ -101,6 +121,7 @@ class BuildResult:
     parsed: int = 0  # ... of which went through Markdown
     reused: int = 0  # ... of which were taken from the previous build
     errors: list[str] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)
     report: RebuildReport | None = None
     pruned: int = 0
     seconds: float = 0.0
@@ -118,8 +139,8 @@ def _sources(content_dir: Path) -> Iterator[tuple[str, Path]]:
                 continue  # editor backups, .DS_Store
             path = Path(folder, name)
             key = path.relative_to(content_dir).as_posix()
-            if not bucket_layout and key.endswith(".md"):
-                key = f"articles/{key}"
+            if not bucket_layout and not (key == SETTINGS_KEY or key.startswith(_OTHER_PREFIXES)):
+                key = f"articles/{key}"  # Markdown and the page bundles' files beside it
             found.append((key, path))
     yield from sorted(found)
 
@@ -129,7 +150,7 @@ def _fingerprint(settings_text: str) -> str:
     (categories validate, base URL and time zone shape the body and dates)."""
     digest = hashlib.sha256(f"{__version__}\0{settings_text}\0".encode())
     package = resources.files("chainpress")
-    for module in ("content.py", "markdown.py", "model.py"):
+    for module in ("content.py", "markdown.py", "model.py", "settings.py"):
         digest.update(package.joinpath(module).read_bytes())
     return digest.hexdigest()
 
@@ -167,8 +188,13 @@ def _related(store: InMemoryArticleStore, article: Article) -> tuple[str, ...]:
     return choose_related(article, candidates)
 
 
-# A parse outcome: the article and its body HTML, or an error line for the editor.
-_Parsed = tuple[Article, str] | str
+# A parse outcome: the article, its body HTML and warnings, or the errors for the editor.
+_Parsed = tuple[Article, str, list[str]] | list[str]
+
+
+def _lines(key: str, problems: Iterable[Problem]) -> list[str]:
+    """``key:line: message`` for each problem, as compilers print them."""
+    return [f"{key}{f':{p.line}' if p.line else ''}: {p.message}" for p in problems]
 
 
 def _parse_one(job: tuple[str, bytes, SiteSettings, dt.datetime]) -> tuple[str, _Parsed]:
@@ -176,9 +202,8 @@ def _parse_one(job: tuple[str, bytes, SiteSettings, dt.datetime]) -> tuple[str, 
     try:
         parsed = parse_source(key, data, settings=settings, now=now)
     except ContentError as exc:
-        where = f":{exc.line}" if exc.line else ""
-        return key, f"{key}{where}: {exc.message}"
-    return key, (parsed.article, parsed.body.html)
+        return key, _lines(key, exc.problems)
+    return key, (parsed.article, parsed.body.html, _lines(key, parsed.warnings))
 
 
 def _parse_all(
@@ -299,6 +324,7 @@ def build_site(
             if candidate.status == "live" and writer.exists(body_key(candidate.slug)):
                 reused[key] = candidate
                 writer.keep(body_key(candidate.slug))
+                result.warnings += [str(w) for w in entry.get("warnings", [])]
                 progress.step()
                 continue
         todo.append((key, data))
@@ -311,17 +337,21 @@ def build_site(
 
     # Pass 3: commit in key order, like publish events one after another (related lists
     # are chosen from what is already published, so the order must not depend on the pool).
+    published: dict[str, Article] = {}  # source key -> its committed article
     for key, _ in articles:
         body: str | None = None
+        warnings: list[str] = []
         if key in reused:
             article = reused[key]
+            warnings = [str(w) for w in cached[key].get("warnings", [])]
             result.reused += 1
         else:
             outcome = parsed[key]
-            if isinstance(outcome, str):
-                result.errors.append(outcome)
+            if isinstance(outcome, list):
+                result.errors += outcome
                 continue
-            article, body = outcome
+            article, body, warnings = outcome
+            result.warnings += warnings
             result.parsed += 1
         article = dataclasses.replace(article, related=_related(store, article))
         status = {"live": "published"}.get(article.status, article.status)
@@ -333,14 +363,18 @@ def build_site(
             result.errors.append(f"{key}: slug {exc.slug} is already used by {exc.owner}")
             continue
         result.articles += 1
+        published[key] = article
         if body is not None and article.status in ("live", "scheduled"):
             writer.write(body_key(article.slug), body.encode("utf-8"), HTML, CACHE_BODY)
         item = dataclasses.replace(article, related=()).to_item()
-        index_sources[key] = {"sha256": digests[key], "item": item}
+        index_sources[key] = {"sha256": digests[key], "item": item, "warnings": warnings}
 
+    keys = {key for key, _ in sources}
     for key, path in sources:
         if key.startswith("media/"):
             writer.write(key, path.read_bytes(), media_content_type(key), MEDIA_CACHE)
+        elif route(key) == "bundle":
+            _bundle_file(key, path, keys, published, writer, result)
 
     pages = sum(store.head(name).count // settings.page_size + 3 for name in store.listings())
     render = Progress("render", pages + result.articles, stream)
@@ -353,6 +387,11 @@ def build_site(
         writer.on_output = render.step
         listings.append(rebuild_all(ports, now, articles=False))
         writer.on_output = None
+
+    # The theme links every page to /hot/: without the views API it has nothing to list yet.
+    _, theme = load_site(store.get_site())
+    hot = theme.hot_page(lists={window: [] for window in WINDOWS})
+    writer.write(HOT_PAGE_KEY, hot.encode("utf-8"), HTML, CACHE_PAGE)
 
     # Article pages, most of the site, on every core; the listings and sitemaps meanwhile here.
     article_pages = list(_article_pages(store, writer, jobs, render, listings_and_sitemaps))
@@ -380,6 +419,28 @@ def build_site(
     return result
 
 
+def _bundle_file(
+    key: str,
+    path: Path,
+    keys: set[str],
+    published: dict[str, Article],
+    writer: FolderSiteWriter,
+    result: BuildResult,
+) -> None:
+    """Copy a page bundle's file under its article (as the publish function does)."""
+    owner = next(((i, inside) for i, inside in bundle_owners(key) if i in keys), None)
+    article = published.get(owner[0]) if owner else None
+    if owner is None or article is None or article.status not in ("live", "scheduled"):
+        result.warnings.append(f"{key}: not published: no live page bundle (index.md) holds it")
+        return
+    problem = bundle_file_problem(owner[1])
+    if problem is not None:
+        result.errors.append(f"{key}: {problem}")
+        return
+    target = f"articles/{article.slug}/{owner[1]}"
+    writer.write(target, path.read_bytes(), media_content_type(key), MEDIA_CACHE)
+
+
 def _build(args: argparse.Namespace) -> int:
     content_dir: Path = args.content_dir
     if not content_dir.is_dir():
@@ -390,6 +451,8 @@ def _build(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"chainpress: {SETTINGS_KEY}: {exc}", file=sys.stderr)
         return 2
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     for error in result.errors:
         print(f"error: {error}", file=sys.stderr)
     report = result.report or RebuildReport()

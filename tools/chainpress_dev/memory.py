@@ -110,6 +110,10 @@ class InMemoryContentSource:
         self.latest[key] = version
         return version
 
+    def delete(self, key: str) -> None:
+        """The key has no current object any more (its versions stay, as on a versioned bucket)."""
+        self.latest.pop(key, None)
+
     def read(self, key: str, version_id: str | None = None, limit: int | None = None) -> bytes:
         self.calls["GetObject"] += 1
         versions = self.versions.get(key)
@@ -117,6 +121,23 @@ class InMemoryContentSource:
             raise KeyError(key)
         data = versions[version_id or self.latest[key]]
         return data if limit is None else data[:limit]
+
+    def read_current(self, key: str, limit: int | None = None) -> bytes | None:
+        self.calls["GetObject"] += 1
+        version = self.latest.get(key)
+        if version is None:
+            return None
+        data = self.versions[key][version]
+        return data if limit is None else data[:limit]
+
+    def list_keys(self, prefix: str, *, limit: int, recursive: bool = True) -> list[str]:
+        keys = sorted(
+            k
+            for k in self.latest
+            if k.startswith(prefix) and (recursive or "/" not in k[len(prefix) :])
+        )[:limit]
+        self.calls["ListObjectsV2"] += max(1, math.ceil(len(keys) / 1000))
+        return keys
 
     def write_status(self, key: str, report: dict[str, object]) -> None:
         self.calls["PutObject"] += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -17,6 +18,34 @@ from slugify import slugify
 Status = Literal["live", "draft", "scheduled", "removed"]
 
 ARTICLE_PREFIX = "articles"
+# Listings that exist only to be looked up, never shown: the articles sharing a translation key
+# (``translation/<key>``) and the held, future-dated ones (``scheduled``).
+TRANSLATION_PREFIX = "translation/"
+SCHEDULED = "scheduled"
+# Translations a page links to (hreflang alternates): one listing read, whatever the site.
+MAX_TRANSLATIONS = 20
+
+
+def has_pages(listing: str) -> bool:
+    """Whether a listing gets listing pages (home, categories, tags do; lookups do not)."""
+    return listing != SCHEDULED and not listing.startswith(TRANSLATION_PREFIX)
+
+
+def translation_listing(key: str) -> str:
+    """The listing of the live articles that share the translation key ``key``."""
+    return f"{TRANSLATION_PREFIX}{key}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing an editor should know about an upload: what, and on which line (1-based in the
+    file, or None). Errors refuse the upload; warnings do not."""
+
+    message: str
+    line: int | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {"message": self.message, "line": self.line}
 
 
 def article_path(slug: str) -> str:
@@ -35,13 +64,15 @@ def listings_of(article: Article | None) -> set[str]:
     if article is None:
         return set()
     if article.status == "scheduled":
-        return {"scheduled"}
+        return {SCHEDULED}
     if article.status != "live":
         return set()
     names = {"home"}
     if article.category:
         names.add(f"category/{article.category}")
     names.update(f"tag/{tag_key(t)}" for t in article.tags)
+    if article.translation_key:
+        names.add(translation_listing(article.translation_key))
     return names
 
 
@@ -103,7 +134,19 @@ class Article:
     # Slugs of related articles, chosen when the article is published (same category / shared
     # tags, newest first) and refreshed by a full rebuild; keeps the cost of a publish flat.
     related: tuple[str, ...] = ()
-    updated: dt.datetime | None = None  # when the record last changed (UTC)
+    # When the text last changed (UTC): the front matter's ``updated``/``lastmod``, else the
+    # time a changed source was re-published.
+    updated: dt.datetime | None = None
+    # Every author name (``author`` is them joined for display), e.g. from a Docusaurus list.
+    authors: tuple[str, ...] = ()
+    language: str = ""  # normalised language tag ("zh", "zh-CN"); "" = the site's language
+    translation_key: str = ""  # articles sharing it are translations of each other
+    # The front matter gave a day without a time: pages show the day only, never "00:00".
+    date_only: bool = False
+    updated_date_only: bool = False
+    # Front matter fields the site has no use for, kept as written (JSON values, bounded in
+    # size by content.py) so templates can use them and nothing an editor typed is lost.
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -140,6 +183,20 @@ class Article:
         }
         if self.updated is not None:
             item["updated"] = format_time(self.updated)
+        # Newer fields only when set: records written before them keep their exact shape.
+        if self.authors:
+            item["authors"] = list(self.authors)
+        if self.language:
+            item["language"] = self.language
+        if self.translation_key:
+            item["translation_key"] = self.translation_key
+        if self.date_only:
+            item["date_only"] = True
+        if self.updated_date_only:
+            item["updated_date_only"] = True
+        if self.extra:
+            # JSON text: any front matter value fits one DynamoDB string (no float/Decimal).
+            item["extra"] = json.dumps(self.extra, ensure_ascii=False, sort_keys=True)
         return item
 
     @classmethod
@@ -162,4 +219,20 @@ class Article:
             status=item.get("status", "live"),
             related=tuple(str(s) for s in item.get("related", ())),
             updated=parse_time(str(updated)) if updated else None,
+            authors=tuple(str(a) for a in item.get("authors", ())),
+            language=str(item.get("language", "")),
+            translation_key=str(item.get("translation_key", "")),
+            date_only=bool(item.get("date_only", False)),
+            updated_date_only=bool(item.get("updated_date_only", False)),
+            extra=_extra(item.get("extra")),
         )
+
+
+def _extra(raw: Any) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        value = json.loads(str(raw))
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

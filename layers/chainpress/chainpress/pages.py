@@ -69,7 +69,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chainpress import sitemaps
 from chainpress.feeds import FEED_SIZE, FEED_TYPE, rss
-from chainpress.model import ARTICLE_PREFIX, Article, format_time, listings_of, tag_key
+from chainpress.model import (
+    ARTICLE_PREFIX,
+    MAX_TRANSLATIONS,
+    Article,
+    format_time,
+    has_pages,
+    listings_of,
+    tag_key,
+    translation_listing,
+)
 from chainpress.ports import (
     CACHE_PAGE,
     CACHE_STATIC,
@@ -472,8 +481,7 @@ def touched_listings(changes: Iterable[Change]) -> list[str]:
     names: set[str] = set()
     for old, new in changes:
         names |= listings_of(old) | listings_of(new)
-    names.discard(SCHEDULED)
-    return sorted(names)
+    return sorted(name for name in names if has_pages(name))
 
 
 def _summaries() -> set[Page]:
@@ -585,6 +593,26 @@ def _shows_differently(old: Article | None, new: Article | None) -> bool:
     )
 
 
+def _as_translation(article: Article | None) -> tuple[object, ...] | None:
+    """What a translation's page shows of ``article`` (its hreflang link and language)."""
+    if article is None or not article.translation_key or not article.is_listed:
+        return None
+    return (article.translation_key, article.slug, article.language, article.title)
+
+
+def _translation_pages(store: ArticleStore, old: Article | None, new: Article | None) -> set[Page]:
+    """Pages of the translations of an article whose link to them changed (it appeared,
+    left, moved or changed language): one bounded read per translation key."""
+    if _as_translation(old) == _as_translation(new):
+        return set()
+    keys = {a.translation_key for a in (old, new) if a is not None and a.translation_key}
+    pages: set[Page] = set()
+    for key in sorted(keys):
+        for member in store.newest(translation_listing(key), MAX_TRANSLATIONS):
+            pages.add(Page("article", name=member.slug))
+    return pages
+
+
 def article_pages(store: ArticleStore, changes: Sequence[Change]) -> set[Page]:
     """The changed articles' own pages, and the neighbours whose previous/next link moved.
 
@@ -601,6 +629,7 @@ def article_pages(store: ArticleStore, changes: Sequence[Change]) -> set[Page]:
         for image in (old, new):
             if image is not None:
                 pages.add(Page("article", name=image.slug))
+        pages |= _translation_pages(store, old, new)
         if not _shows_differently(old, new):
             continue
         for image in (old, new):
@@ -645,7 +674,7 @@ def full_site_pages(ctx: BuildContext) -> tuple[list[str], set[Page]]:
     enumerated by the caller (``ArticleStore.scan_articles``)."""
     listings = set(ctx.store.listings()) | {f"category/{c.key}" for c in ctx.settings.categories}
     listings.add(HOME)
-    listings.discard(SCHEDULED)
+    listings = {listing for listing in listings if has_pages(listing)}
     others = set(SUMMARY_PAGES) | {Page("robots"), Page("not-found")}
     others |= {Page("static", name=key) for key in ctx.theme.static_files()}
     return sorted(listings), others

@@ -9,7 +9,7 @@ import dataclasses
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
-from chainpress.model import Article
+from chainpress.model import Article, Problem
 
 HTML = "text/html; charset=utf-8"
 CACHE_PAGE = "public, max-age=60, s-maxage=300"
@@ -48,6 +48,16 @@ class ContentSource(StatusReports, Protocol):
         ``limit`` bytes (so an oversized upload is never read whole)."""
         ...
 
+    def read_current(self, key: str, limit: int | None = None) -> bytes | None:
+        """The bytes ``key`` holds now, or None when it has none (deleted, or never written);
+        with ``limit``, at most ``limit`` bytes."""
+        ...
+
+    def list_keys(self, prefix: str, *, limit: int, recursive: bool = True) -> list[str]:
+        """Keys that exist now under ``prefix``, in key order, at most ``limit`` of them; with
+        ``recursive=False`` only those directly in the "folder" (no further ``/``)."""
+        ...
+
 
 class SiteWriter(Protocol):
     def write(self, path: str, data: bytes, content_type: str, cache_control: str) -> bool:
@@ -73,6 +83,9 @@ class SourceState:
     status: str = ""  # published | draft | scheduled | removed | error
     error: str = ""
     line: int | None = None
+    # What the editor was warned about (unknown fields...): the trending job repeats them in
+    # the status report it writes when a scheduled article goes live.
+    warnings: tuple[Problem, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

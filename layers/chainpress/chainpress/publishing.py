@@ -16,16 +16,27 @@ import dataclasses
 import datetime as dt
 import functools
 import html
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
 from chainpress.content import (
     MAX_SOURCE_BYTES,
     ContentError,
+    bundle_file_problem,
+    bundle_folder,
+    bundle_owners,
     media_content_type,
     parse_source,
 )
-from chainpress.model import ARTICLE_PREFIX, Article, format_time, tag_key
+from chainpress.model import (
+    ARTICLE_PREFIX,
+    MAX_TRANSLATIONS,
+    Article,
+    Problem,
+    format_time,
+    tag_key,
+    translation_listing,
+)
 from chainpress.ports import (
     CACHE_ARTICLE,
     HTML,
@@ -55,12 +66,13 @@ __all__ = [
     "render_article_page",
     "route",
     "status_report",
+    "translations_of",
     "write_alias_pages",
     "write_article_page",
 ]
 
 EventKind = Literal["created", "removed"]
-Route = Literal["article", "media", "settings", "theme", "ignored"]
+Route = Literal["article", "bundle", "media", "settings", "theme", "ignored"]
 
 MEDIA_PREFIX = "media/"
 THEME_PREFIX = "theme/"
@@ -68,6 +80,12 @@ THEME_PREFIX = "theme/"
 # Media keys are not content-hashed, and a re-upload under the same key is not invalidated on
 # the CDN by anyone: a week is long enough to be cheap, short enough for a fix to show up.
 MEDIA_CACHE = "public, max-age=604800"
+
+# A page bundle's files are listed (one request per 1,000) and copied when its article goes up,
+# moves or comes down: a bounded cost per publish, whatever the size of the site.
+MAX_BUNDLE_FILES = 1000
+# A bundle file is read whole into the function's memory (1 GB): larger ones belong in media/.
+MAX_BUNDLE_FILE_BYTES = 100 * 1024 * 1024
 
 RELATED_LIMIT = 5
 # Candidates read per listing when choosing related articles: a flat cost per publish.
@@ -112,15 +130,17 @@ class PublishOutcome:
 
     key: str
     route: Route
-    # published | draft | scheduled | removed | error (as in the status report), or
+    # published | draft | scheduled | removed | error | pending (as in the status report), or
     # stale (a newer event was applied: nothing changed) | ignored (not a content key).
     status: str
     slug: str = ""
     url: str = ""
     written: tuple[str, ...] = ()  # site-bucket keys whose bytes changed
     deleted: tuple[str, ...] = ()
-    error: str = ""
+    error: str = ""  # the first error (errors[0])
     line: int | None = None
+    errors: tuple[Problem, ...] = ()
+    warnings: tuple[Problem, ...] = ()
     # A newer event for the same key committed while this one was writing; its state was
     # re-applied so that our late writes cannot leave older bytes behind.
     caught_up: bool = False
@@ -197,7 +217,17 @@ def render_article_page(theme: Theme, store: ArticleStore, article: Article, bod
         previous=older[0] if older else None,
         next=newer[0] if newer else None,
         related=related,
+        translations=translations_of(store, article),
     )
+
+
+def translations_of(store: ArticleStore, article: Article) -> list[Article]:
+    """The other live articles sharing ``article``'s translation key (one listing read); empty
+    when it has no key or no live translation."""
+    if not article.translation_key:
+        return []
+    members = store.newest(translation_listing(article.translation_key), MAX_TRANSLATIONS)
+    return [member for member in members if member.is_listed and member.slug != article.slug]
 
 
 def _write_page(
@@ -247,9 +277,10 @@ def _redirect_page(settings: SiteSettings, article: Article) -> bytes:
     target = href(article.url)
     canonical = html.escape(settings.absolute(target))
     title = html.escape(article.title)
+    language = article.language or settings.language
     page = (
         "<!doctype html>\n"
-        f'<html lang="{html.escape(settings.language)}">\n<head>\n<meta charset="utf-8">\n'
+        f'<html lang="{html.escape(language)}">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{title}</title>\n"
         '<meta name="robots" content="noindex">\n'
         f'<link rel="canonical" href="{canonical}">\n'
@@ -300,6 +331,11 @@ def route(key: str) -> Route:
     """What a content-bucket key is (see docs/architecture.md, "Content bucket")."""
     if key.startswith(f"{ARTICLE_PREFIX}/") and key.lower().endswith(".md"):
         return "article"
+    if key.startswith(f"{ARTICLE_PREFIX}/") and not key.endswith("/"):
+        # Anything else under articles/ may be a page bundle's file; hidden files
+        # (.DS_Store, .gitkeep) are not content.
+        hidden = any(part.startswith(".") for part in key.split("/"))
+        return "ignored" if hidden else "bundle"
     if key.startswith(MEDIA_PREFIX) and len(key) > len(MEDIA_PREFIX) and not key.endswith("/"):
         return "media"
     if key == SETTINGS_KEY:
@@ -354,6 +390,8 @@ def _apply(
     try:
         if kind == "article":
             return _article(record, state, ports, now)
+        if kind == "bundle":
+            return _bundle_file(record, ports, now)
         if kind == "media":
             return _media(record, state, ports, now)
         return _site(kind, record, state, ports, now)
@@ -370,14 +408,21 @@ def status_report(
     url: str = "",
     error: str = "",
     line: int | None = None,
+    errors: Sequence[Problem] = (),
+    warnings: Sequence[Problem] = (),
 ) -> dict[str, object]:
-    """The editor-facing report for one source key (stored beside the upload as JSON)."""
+    """The editor-facing report for one source key (stored beside the upload as JSON):
+    ``errors`` lists every problem that stopped it (``error`` is the first, kept for readers
+    of the older shape), ``warnings`` what was published anyway but deserves a look."""
+    problems = list(errors) or ([Problem(error, line)] if error else [])
     return {
         "key": key,
         "version_id": version_id,
         "status": status,
         "url": url,
-        "error": {"message": error, "line": line} if error else None,
+        "error": problems[0].as_dict() if problems else None,
+        "errors": [problem.as_dict() for problem in problems],
+        "warnings": [warning.as_dict() for warning in warnings],
         "at": format_time(now),
     }
 
@@ -391,15 +436,30 @@ def _report(
     url: str = "",
     error: str = "",
     line: int | None = None,
+    errors: Sequence[Problem] = (),
+    warnings: Sequence[Problem] = (),
 ) -> None:
     report = status_report(
-        record.key, record.version_id, status, now, url=url, error=error, line=line
+        record.key,
+        record.version_id,
+        status,
+        now,
+        url=url,
+        error=error,
+        line=line,
+        errors=errors,
+        warnings=warnings,
     )
     ports.content.write_status(record.key, report)
 
 
 def _state(
-    record: SourceEvent, status: str, slug: str = "", error: str = "", line: int | None = None
+    record: SourceEvent,
+    status: str,
+    slug: str = "",
+    error: str = "",
+    line: int | None = None,
+    warnings: Sequence[Problem] = (),
 ) -> SourceState:
     return SourceState(
         key=record.key,
@@ -409,6 +469,7 @@ def _state(
         status=status,
         error=error,
         line=line,
+        warnings=tuple(warnings),
     )
 
 
@@ -440,21 +501,20 @@ def _article(
         # Only MAX_SOURCE_BYTES + 1 bytes were read: enough to know, never the whole upload.
         message = (
             f"file is too large: more than {MAX_SOURCE_BYTES:,} bytes (1 MiB); "
-            "put images in media/ rather than inline"
+            "put images beside it (a page bundle) or in media/ rather than inline"
         )
-        return _article_error(record, state, ports, now, message, None)
+        return _article_error(record, state, ports, now, [Problem(message)])
     try:
         parsed = parse_source(record.key, data, settings=settings, now=now)
     except ContentError as exc:
-        return _article_error(record, state, ports, now, exc.message, exc.line)
+        return _article_error(record, state, ports, now, exc.problems, exc.warnings)
 
     article = parsed.article
+    warnings = parsed.warnings
     previous = store.get_article(article.slug)
     if previous is not None and previous.source_key != record.key and previous.status != "removed":
-        return _article_error(
-            record, state, ports, now,
-            f"slug {article.slug} is already used by {previous.source_key}", None,
-        )  # fmt: skip
+        taken = Problem(f"slug {article.slug} is already used by {previous.source_key}")
+        return _article_error(record, state, ports, now, [taken], warnings)
     own_previous = previous if previous is not None and previous.source_key == record.key else None
 
     retired: Article | None = None
@@ -477,21 +537,28 @@ def _article(
         # published with, so that a re-delivered event (or an edit) does not move the article.
         if article.date == now:
             article = dataclasses.replace(article, date=own_previous.date)
-        # "updated" tells readers when the text last changed: unchanged source bytes keep it,
-        # so a re-delivered event produces the very same record (and page).
-        same_text = own_previous.content_hash == article.content_hash
-        article = dataclasses.replace(article, updated=own_previous.updated if same_text else now)
+        # "updated" tells readers when the text last changed: the front matter's (lastmod...)
+        # when it has one; else unchanged source bytes keep it, so a re-delivered event
+        # produces the very same record (and page).
+        if article.updated is None:
+            same_text = own_previous.content_hash == article.content_hash
+            updated = own_previous.updated if same_text else now
+            article = dataclasses.replace(article, updated=updated)
 
     status = {"live": "published"}.get(article.status, article.status)
-    source = _state(record, status, article.slug)
-    if not (state == source and previous == article and retired is None):
+    source = _state(record, status, article.slug, warnings=warnings)
+    # Where the bundle's files are published (a bundle index's article, while live or held).
+    was_at = _placement(own_previous) or _placement(retired)
+    now_at = _placement(article)
+    redelivered = state == source
+    if not (redelivered and previous == article and retired is None):
         try:
             store.commit(
                 ArticleChange(source=source, new=article, previous=previous, retired=retired)
             )
         except SlugTaken as exc:  # another file took the slug between our read and commit
-            msg = f"slug {exc.slug} is already used by {exc.owner}"
-            return _article_error(record, state, ports, now, msg, None)
+            taken = Problem(f"slug {exc.slug} is already used by {exc.owner}")
+            return _article_error(record, state, ports, now, [taken], warnings)
 
     writes = _Writes(ports.site)
     old_aliases = _alias_keys(store, own_previous) | _alias_keys(store, retired)
@@ -513,10 +580,14 @@ def _article(
         new_aliases = set()
     for key in sorted(old_aliases - new_aliases):
         writes.delete(key)
+    if bundle_folder(record.key) is not None and (was_at != now_at or redelivered):
+        # The bundle's files follow the article (a retry re-copies them: writes are skipped
+        # when the bytes are there already).
+        warnings += _move_bundle(ports, writes, record.key, was_at, now_at, now)
 
     # A scheduled article's report already names the URL it will have.
     url = article.url if article.status in ("live", "scheduled") else ""
-    _report(ports, record, now, status, url=url)
+    _report(ports, record, now, status, url=url, warnings=warnings)
     return PublishOutcome(
         key=record.key,
         route="article",
@@ -525,6 +596,7 @@ def _article(
         url=url,
         written=tuple(writes.written),
         deleted=tuple(writes.deleted),
+        warnings=warnings,
     )
 
 
@@ -533,18 +605,26 @@ def _article_error(
     state: SourceState | None,
     ports: PublishPorts,
     now: dt.datetime,
-    message: str,
-    line: int | None,
+    errors: Sequence[Problem],
+    warnings: Sequence[Problem] = (),
 ) -> PublishOutcome:
     # Only the source state changes: the slug it last published stays its own, and the live
     # page, body and record are not touched.
     slug = state.slug if state is not None else ""
-    source = _state(record, "error", slug, error=message, line=line)
+    first = errors[0]
+    source = _state(record, "error", slug, error=first.message, line=first.line)
     if state != source:
         ports.store.commit(ArticleChange(source=source, new=None, previous=None))
-    _report(ports, record, now, "error", error=message, line=line)
+    _report(ports, record, now, "error", errors=errors, warnings=warnings)
     return PublishOutcome(
-        key=record.key, route="article", status="error", slug=slug, error=message, line=line
+        key=record.key,
+        route="article",
+        status="error",
+        slug=slug,
+        error=first.message,
+        line=first.line,
+        errors=tuple(errors),
+        warnings=tuple(warnings),
     )
 
 
@@ -569,6 +649,8 @@ def _remove_article(
         writes.delete(body_key(slug))
         for key in sorted(_alias_keys(store, previous)):
             writes.delete(key)
+        if bundle_folder(record.key) is not None:  # also on a retry: the record is ours
+            _move_bundle(ports, writes, record.key, slug, None, now)
     _report(ports, record, now, "removed")
     return PublishOutcome(
         key=record.key,
@@ -576,6 +658,154 @@ def _remove_article(
         status="removed",
         slug=slug,
         written=(),
+        deleted=tuple(writes.deleted),
+    )
+
+
+# -- page bundles -----------------------------------------------------------------------------
+
+
+def _placement(article: Article | None) -> str | None:
+    """The slug a bundle's files are published under while ``article`` is its index's record:
+    a live or held (scheduled) article's; None for drafts and removed articles."""
+    if article is None or article.status not in ("live", "scheduled"):
+        return None
+    return article.slug
+
+
+def _bundle_key(slug: str, inside: str) -> str:
+    return f"{ARTICLE_PREFIX}/{slug}/{inside}"
+
+
+def _bundle_files(content: ContentSource, index_key: str) -> tuple[list[tuple[str, str]], bool]:
+    """The bundle's files now in the content bucket, as (key, path inside the bundle), and
+    whether there were more than MAX_BUNDLE_FILES. Markdown files are articles of their own,
+    and a folder below with its own index.md is another bundle."""
+    folder = bundle_folder(index_key) or ""
+    branch = index_key.endswith("/_index.md")  # Hugo's branch bundle: only the files beside it
+    keys = content.list_keys(folder, limit=MAX_BUNDLE_FILES + 1, recursive=not branch)
+    truncated = len(keys) > MAX_BUNDLE_FILES
+    keys = keys[:MAX_BUNDLE_FILES]
+    present = {*keys, index_key}  # when the index.md was just deleted too
+    files = []
+    for key in keys:
+        if route(key) != "bundle":
+            continue
+        owner = next((c for c in bundle_owners(key) if c[0] in present), None)
+        if owner is not None and owner[0] == index_key:
+            files.append((key, owner[1]))
+    return files, truncated
+
+
+def _move_bundle(
+    ports: PublishPorts,
+    writes: _Writes,
+    index_key: str,
+    was_at: str | None,
+    now_at: str | None,
+    now: dt.datetime,
+) -> tuple[Problem, ...]:
+    """Publish the bundle's files under ``now_at`` (None: nowhere), remove them from ``was_at``
+    when it moved, and tell each file's editor where it is; returns warnings for the index."""
+    files, truncated = _bundle_files(ports.content, index_key)
+    for key, inside in files:
+        problem = bundle_file_problem(inside)
+        if problem is not None:
+            ports.content.write_status(key, status_report(key, "", "error", now, error=problem))
+            continue
+        if was_at is not None and was_at != now_at:
+            writes.delete(_bundle_key(was_at, inside))
+        if now_at is None:
+            pending = Problem(f"waiting for {index_key} to be published (it is not live)")
+            report = status_report(key, "", "pending", now, warnings=[pending])
+        else:
+            data = ports.content.read_current(key, MAX_BUNDLE_FILE_BYTES + 1)
+            if data is None:  # deleted since the listing: its own event cleans up
+                continue
+            if len(data) > MAX_BUNDLE_FILE_BYTES:
+                report = status_report(key, "", "error", now, error=_TOO_LARGE)
+            else:
+                target = _bundle_key(now_at, inside)
+                writes.write(target, data, media_content_type(key), MEDIA_CACHE)
+                report = status_report(key, "", "published", now, url="/" + target)
+        ports.content.write_status(key, report)
+    if not truncated:
+        return ()
+    folder = bundle_folder(index_key)
+    message = (
+        f"{folder} holds more than {MAX_BUNDLE_FILES:,} files: only the first "
+        f"{MAX_BUNDLE_FILES:,} (in key order) were checked; move large sets of files to media/"
+    )
+    return (Problem(message),)
+
+
+_TOO_LARGE = (
+    f"file is too large for a page bundle (more than {MAX_BUNDLE_FILE_BYTES // 2**20} MiB): "
+    "put it in media/"
+)
+
+
+def _bundle_owner(store: ArticleStore, key: str) -> tuple[str, str, Article | None] | None:
+    """(index key, path inside, its article if live or held) of the bundle ``key`` belongs to:
+    the nearest index file the table knows (and that was not removed)."""
+    for index_key, inside in bundle_owners(key):
+        state = store.get_source(index_key)
+        if state is None or state.status == "removed":
+            continue
+        article = store.get_article(state.slug) if state.slug else None
+        if article is not None and (article.source_key != index_key or not _placement(article)):
+            article = None
+        return index_key, inside, article
+    return None
+
+
+def _bundle_file(record: SourceEvent, ports: PublishPorts, now: dt.datetime) -> PublishOutcome:
+    """A file under ``articles/`` that is not Markdown: published under its bundle's article
+    (level-triggered: whatever the key holds now, so events may come in any order)."""
+    key = record.key
+    owner = _bundle_owner(ports.store, key)
+    data = ports.content.read_current(key, MAX_BUNDLE_FILE_BYTES + 1)
+    writes = _Writes(ports.site)
+    article = owner[2] if owner is not None else None
+    if owner is None or article is None:
+        warnings: tuple[Problem, ...] = ()
+        status = "removed"
+        if data is not None:
+            status = "pending"
+            if owner is None:
+                message = (
+                    "not part of a page bundle (yet): it is published with the article when an "
+                    "index.md is put beside it (or above it); files for any article go to media/"
+                )
+            else:
+                message = f"waiting for {owner[0]} to be published (it is not live)"
+            warnings = (Problem(message),)
+        _report(ports, record, now, status, warnings=warnings)
+        return PublishOutcome(key=key, route="bundle", status=status, warnings=warnings)
+    inside = owner[1]
+    problem = bundle_file_problem(inside)
+    if problem is None and data is not None and len(data) > MAX_BUNDLE_FILE_BYTES:
+        problem = _TOO_LARGE
+    if problem is not None:
+        _report(ports, record, now, "error", error=problem)
+        return PublishOutcome(
+            key=key, route="bundle", status="error", error=problem, errors=(Problem(problem),)
+        )
+    target = _bundle_key(article.slug, inside)
+    if data is None:
+        writes.delete(target)
+        status, url = "removed", ""
+    else:
+        writes.write(target, data, media_content_type(key), MEDIA_CACHE)
+        status, url = "published", "/" + target
+    _report(ports, record, now, status, url=url)
+    return PublishOutcome(
+        key=key,
+        route="bundle",
+        status=status,
+        slug=article.slug,
+        url=url,
+        written=tuple(writes.written),
         deleted=tuple(writes.deleted),
     )
 

@@ -59,7 +59,8 @@ STATIC_TYPES: dict[str, str] = {
     "views.js": "text/javascript; charset=utf-8",
 }
 
-# Labels for the hot windows the trending function produces; unknown keys are shown as is.
+# Labels for the hot windows the trending function produces (the label ``hot_<key>`` in the
+# page's language); unknown keys are shown as is.
 HOT_WINDOWS: dict[str, str] = {"24h": "Last 24 hours", "7d": "Last 7 days"}
 
 # How many numbered pages the front page of a listing links to directly (newest first);
@@ -216,6 +217,7 @@ class Theme:
     def __init__(self, settings: SiteSettings, overrides: Mapping[str, str] | None = None) -> None:
         self.settings = settings
         self.overrides = dict(overrides or {})
+        self._labels: dict[str, dict[str, str]] = {}
         loader = ChoiceLoader(
             [DictLoader(self.overrides), PackageLoader("chainpress", "theme/templates")]
         )
@@ -241,6 +243,10 @@ class Theme:
             site=settings,
             static=static_url,
             format_date=self._date,
+            # The page's words and language: the site's, except on an article page in another
+            # language (its context shadows these; macros imported without context use these).
+            t=self.labels(settings.language),
+            lang=settings.language,
         )
         self._templates: dict[str, Template] = {}
 
@@ -255,6 +261,25 @@ class Theme:
 
     def _date(self, value: dt.datetime, with_time: bool = False) -> str:
         return format_date(value, self.settings, with_time=with_time)
+
+    def labels(self, language: str) -> dict[str, str]:
+        """The page words in ``language`` (built-in table, then site.yaml's ``labels``)."""
+        found = self._labels.get(language)
+        if found is None:
+            found = self._labels[language] = self.settings.labels_for(language)
+        return found
+
+    def _shown_dates(self, article: Article) -> tuple[str, str]:
+        """(date, update) as the article page shows them: a day alone when the front matter
+        gave no time; the update only when it shows differently from the date."""
+        date = self._date(article.date, not article.date_only)
+        if article.updated is None:
+            return date, ""
+        with_time = not (article.updated_date_only or article.date_only)
+        updated = self._date(article.updated, with_time)
+        if updated == self._date(article.date, with_time):
+            return date, ""
+        return date, self._date(article.updated, not article.updated_date_only)
 
     def _absolute(self, path: str) -> str:
         return absolute_url(self.settings, path)
@@ -292,9 +317,11 @@ class Theme:
     def _article_jsonld(self, article: Article, canonical: str, cover: str) -> Markup:
         settings = self.settings
         publisher = {"@type": "Organization", "name": settings.name, "url": settings.base_url + "/"}
-        author: dict[str, str] = (
+        author: dict[str, str] | list[dict[str, str]] = (
             {"@type": "Person", "name": article.author} if article.author else dict(publisher)
         )
+        if article.authors:
+            author = [{"@type": "Person", "name": name} for name in article.authors]
         data: dict[str, Any] = {
             "@context": "https://schema.org",
             "@type": "NewsArticle",
@@ -305,9 +332,9 @@ class Theme:
             "publisher": publisher,
             "mainEntityOfPage": {"@type": "WebPage", "@id": canonical},
             "url": canonical,
-            "inLanguage": settings.language,
+            "inLanguage": article.language or settings.language,
             "wordCount": article.word_count,
-            "keywords": list(article.tags),
+            "keywords": [*article.tags, *_keywords(article)],
         }
         if article.summary:
             data["description"] = article.summary
@@ -327,11 +354,13 @@ class Theme:
         previous: Article | None,
         next: Article | None,  # shadows the builtin: the agreed keyword
         related: Sequence[Article],
+        translations: Sequence[Article] = (),
     ) -> str:
         """The article page. ``body_html`` is trusted: markdown.py has sanitised it.
 
         ``previous`` is the older neighbour and ``next`` the newer one (the newest article
-        says "Next: No more", like the real site).
+        says "Next: No more", like the real site). ``translations`` are the other live
+        articles with its translation key: hreflang alternates and "Also in" links.
         """
         canonical = absolute_url(self.settings, article.url)
         cover = self._cover(article)
@@ -339,8 +368,16 @@ class Theme:
         feeds = self._feeds(
             *([(category["label"], f"/category/{article.category}/feed.xml")] if category else [])
         )
+        language = article.language or self.settings.language
+        shown_date, shown_update = self._shown_dates(article)
         return self._render(
             "article.html",
+            t=self.labels(language),
+            lang=language,
+            shown_date=shown_date,
+            shown_update=shown_update,
+            alternates=self._alternates(article, translations),
+            keywords=_keywords(article),
             article=article,
             body=Markup(body_html),  # noqa: S704 - sanitised by markdown.py
             previous=previous,
@@ -355,6 +392,39 @@ class Theme:
             jsonld=self._article_jsonld(article, canonical, cover),
             feeds=feeds,
         )
+
+    def _alternates(
+        self, article: Article, translations: Sequence[Article]
+    ) -> list[dict[str, str]]:
+        """hreflang links of an article and its translations, by language (empty when alone);
+        ``x-default`` is the one in the site's language."""
+        others = [a for a in translations if a.slug != article.slug]
+        if not others:
+            return []
+        site = self.settings.language
+        links = []
+        for item in sorted([article, *others], key=lambda a: (a.language or site, a.slug)):
+            language = item.language or site
+            links.append(
+                {
+                    "lang": language,
+                    "url": absolute_url(self.settings, item.url),
+                    "href": href(item.url),
+                    "name": self._language_name(language),
+                    "title": item.title,
+                    "current": "true" if item.slug == article.slug else "",
+                }
+            )
+        default = next((link for link in links if link["lang"] == site), None)
+        if default is not None:
+            links.append({**default, "lang": "x-default", "current": "default"})
+        return links
+
+    def _language_name(self, language: str) -> str:
+        """How a language calls itself ("中文"); the tag for one without labels ("fr")."""
+        name = self.labels(language)["language_name"]
+        english = language.split("-")[0].lower() == "en"
+        return name if english or name != self.labels("en")["language_name"] else language
 
     def listing_page(
         self,
@@ -414,7 +484,13 @@ class Theme:
         return self._render(
             "hot.html",
             lists=[
-                {"key": key, "label": HOT_WINDOWS.get(key, key), "entries": self._hot_items(items)}
+                {
+                    "key": key,
+                    "label": self.labels(self.settings.language).get(
+                        f"hot_{key}", HOT_WINDOWS.get(key, key)
+                    ),
+                    "entries": self._hot_items(items),
+                }
                 for key, items in lists.items()
             ],
             canonical=absolute_url(self.settings, "/hot/"),
@@ -477,6 +553,12 @@ class Theme:
             }
             for item in items
         ]
+
+
+def _keywords(article: Article) -> list[str]:
+    """Front matter ``keywords`` (kept in ``extra`` by content.py), as text."""
+    raw = article.extra.get("keywords")
+    return [str(k) for k in raw] if isinstance(raw, list) else []
 
 
 def pagination(page: int | None, pages: int, base_path: str) -> dict[str, Any]:

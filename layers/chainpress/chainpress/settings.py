@@ -1,4 +1,5 @@
-"""Site settings: name, tagline, base URL, language, categories with labels, page size.
+"""Site settings: name, tagline, base URL, language, categories with labels, page size, and the
+words pages are made of (``labels``, per language).
 
 They live in the content bucket as ``site.yaml`` (so changing them is an upload, which triggers a
 full rebuild). Anything missing falls back to the defaults below, which reproduce the real site.
@@ -7,13 +8,149 @@ full rebuild). Anything missing falls back to the defaults below, which reproduc
 from __future__ import annotations
 
 import dataclasses
+import functools
+import re
 import zoneinfo
 from collections.abc import Mapping
 from typing import Any
 
 import yaml
+from slugify import slugify
 
 SETTINGS_KEY = "site.yaml"
+
+# The words of every page, per language. An article's pages use its own language (``lang:``);
+# every other page the site's ``language``. site.yaml may override any of them per language:
+#   labels: {zh: {time: "发布时间："}}
+# ``{n}`` stands for a number. Names avoid dict method names (templates read them as t.<name>).
+DEFAULT_LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "language_name": "English",
+        "skip": "Skip to content",
+        "home": "Home",
+        "hot": "Hot",
+        "categories_nav": "Categories",
+        "breadcrumb": "Breadcrumb",
+        "about": "About us:",
+        "sitemap1": "Sitemap1",
+        "sitemap2": "Sitemap2",
+        "sitemap_xml": "Sitemap XML",
+        "rss": "RSS",
+        "contact": "If there is infringement, please contact us at:",
+        "time": "Time :",
+        "author": "Author :",
+        "updated": "Updated :",
+        "reading": "{n} min read",
+        "views": "Click :",
+        "tags": "Tags",
+        "previous": "Previous:",
+        "next": "Next:",
+        "no_more": "No more",
+        "prev_next": "Previous and next articles",
+        "related": "Related articles:",
+        "no_related": "No related articles yet.",
+        "translations": "Also in:",
+        "latest": "Latest news",
+        "all_by_month": "All articles by month",
+        "no_articles": "No articles yet.",
+        "newer": "Newer",
+        "older": "Older",
+        "pages": "Pages",
+        "page": "Page {n}",
+        "archive": "Archive",
+        "sitemap": "Sitemap",
+        "categories": "Categories",
+        "no_tags": "No tags yet.",
+        "more": "More",
+        "archive_by_month": "Archive by month",
+        "rss_feed": "RSS feed",
+        "xml_sitemap": "XML sitemap",
+        "nothing_yet": "Nothing yet.",
+        "hot_24h": "Last 24 hours",
+        "hot_7d": "Last 7 days",
+        "not_found": "Page not found",
+        "not_found_text": "The page you are looking for does not exist or has moved.",
+        "back_home": "Back to the home page",
+        "hot_articles": "Hot articles",
+    },
+    "zh": {
+        "language_name": "中文",
+        "skip": "跳到正文",
+        "home": "首页",
+        "hot": "热门",
+        "categories_nav": "分类",
+        "breadcrumb": "当前位置",
+        "about": "关于我们：",
+        "sitemap1": "网站地图1",
+        "sitemap2": "网站地图2",
+        "sitemap_xml": "XML 网站地图",
+        "rss": "RSS",
+        "contact": "如有侵权，请联系：",
+        "time": "时间：",
+        "author": "作者：",
+        "updated": "更新：",
+        "reading": "阅读约 {n} 分钟",
+        "views": "点击：",
+        "tags": "标签",
+        "previous": "上一篇：",
+        "next": "下一篇：",
+        "no_more": "没有了",
+        "prev_next": "上一篇和下一篇",
+        "related": "相关文章：",
+        "no_related": "暂无相关文章。",
+        "translations": "其他语言：",
+        "latest": "最新资讯",
+        "all_by_month": "按月浏览全部文章",
+        "no_articles": "暂无文章。",
+        "newer": "较新",
+        "older": "较早",
+        "pages": "分页",
+        "page": "第 {n} 页",
+        "archive": "归档",
+        "sitemap": "网站地图",
+        "categories": "分类",
+        "no_tags": "暂无标签。",
+        "more": "更多",
+        "archive_by_month": "按月归档",
+        "rss_feed": "RSS 订阅",
+        "xml_sitemap": "XML 网站地图",
+        "nothing_yet": "暂无内容。",
+        "hot_24h": "最近 24 小时",
+        "hot_7d": "最近 7 天",
+        "not_found": "页面不存在",
+        "not_found_text": "你要找的页面不存在或已被移动。",
+        "back_home": "返回首页",
+        "hot_articles": "热门文章",
+    },
+}
+LABEL_NAMES = frozenset(DEFAULT_LABELS["en"])
+
+# BCP 47 in the shapes front matter uses: "zh", "zh-CN", "zh_cn", "zh-Hans", "zh-Hant-TW", "en-US".
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
+
+
+def normalise_language(tag: str) -> str | None:
+    """A language tag in its canonical case (``zh_cn`` -> ``zh-CN``, ``ZH-hans`` -> ``zh-Hans``),
+    or None when ``tag`` is not one."""
+    tag = tag.strip().replace("_", "-")
+    if not _LANGUAGE_TAG.fullmatch(tag):
+        return None
+    first, *rest = tag.split("-")
+    parts = [first.lower()]
+    for part in rest:
+        if len(part) == 4 and part.isalpha():
+            parts.append(part.title())  # script: Hans, Latn
+        elif len(part) == 2 and part.isalpha():
+            parts.append(part.upper())  # region: CN, US
+        else:
+            parts.append(part.lower())
+    return "-".join(parts)
+
+
+def category_key(text: str) -> str:
+    """The URL-safe key a category name gets when site.yaml does not list it (``ERC`` ->
+    ``erc``); "" when it has no letters or digits."""
+    return slugify(text, allow_unicode=True)
 
 
 class SettingsError(ValueError):
@@ -55,12 +192,36 @@ class SiteSettings:
     timezone: str = "UTC"  # how times are shown on pages
     copyright: str = "© 2005-2032 Blockchain Circle. All Rights Reserved"
     contact: str = ""
+    # Overrides of DEFAULT_LABELS: ((language tag, ((name, text), ...)), ...). Tuples, so that
+    # settings stay hashable; site.yaml writes it as a mapping (see from_mapping).
+    labels: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
 
     def category_label(self, key: str) -> str:
         for category in self.categories:
             if category.key == key:
                 return category.label
         return key
+
+    def find_category(self, text: str) -> str | None:
+        """The key of the configured category ``text`` names: its key, or its label, in any
+        case (``Bitcoin`` -> ``bitcoin``); None when site.yaml has no such category."""
+        folded = text.casefold()
+        for category in self.categories:
+            if text == category.key:
+                return category.key
+        for category in self.categories:
+            if folded in (category.key.casefold(), category.label.casefold()):
+                return category.key
+        slug = category_key(text)
+        for category in self.categories:
+            if slug and slug == category.key:
+                return category.key
+        return None
+
+    def labels_for(self, language: str) -> dict[str, str]:
+        """Every label in ``language``: English, then the built-in table of its primary language
+        and of the full tag, then site.yaml's overrides in the same order."""
+        return dict(_labels_for(self.labels, language))
 
     def absolute(self, path: str) -> str:
         """Absolute URL for a site path such as ``/articles/x/``."""
@@ -100,6 +261,8 @@ class SiteSettings:
                 ) from exc
         if "base_url" in values:
             values["base_url"] = values["base_url"].rstrip("/")
+        if "labels" in values:
+            values["labels"] = _parse_labels(values["labels"])
         return cls(**values)
 
     @classmethod
@@ -134,3 +297,46 @@ def _parse_categories(raw: Any) -> tuple[Category, ...]:
     if not items:
         raise SettingsError("at least one category is needed")
     return tuple(Category(k, v) for k, v in items)
+
+
+def _parse_labels(raw: Any) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+    """``{zh: {time: "时间："}, en: {...}}``: known label names only, text values."""
+    if not isinstance(raw, dict):
+        raise SettingsError("labels must be a mapping of language -> {label name: text}")
+    parsed = []
+    for language, names in raw.items():
+        tag = normalise_language(str(language))
+        if tag is None:
+            raise SettingsError(f"labels: {language!r} is not a language tag like en or zh-CN")
+        if not isinstance(names, dict):
+            raise SettingsError(f"labels.{language} must be a mapping of label name -> text")
+        unknown = sorted(str(n) for n in names if n not in LABEL_NAMES)
+        if unknown:
+            raise SettingsError(
+                f"labels.{language}: unknown label(s) {', '.join(unknown)}; "
+                f"known labels: {', '.join(sorted(LABEL_NAMES))}"
+            )
+        for name, text in names.items():
+            if not isinstance(text, str):
+                raise SettingsError(f"labels.{language}.{name} must be text")
+        parsed.append((tag, tuple(sorted((str(n), str(t)) for n, t in names.items()))))
+    return tuple(parsed)
+
+
+@functools.lru_cache(maxsize=64)
+def _labels_for(
+    overrides: tuple[tuple[str, tuple[tuple[str, str], ...]], ...], language: str
+) -> tuple[tuple[str, str], ...]:
+    tag = normalise_language(language) or "en"
+    primary = tag.split("-")[0]
+    site = dict(overrides)
+    merged = dict(DEFAULT_LABELS["en"])
+    for table in (
+        DEFAULT_LABELS.get(primary),
+        DEFAULT_LABELS.get(tag),
+        dict(site.get(primary, ())),
+        dict(site.get(tag, ())) if tag != primary else None,
+    ):
+        if table:
+            merged.update(table)
+    return tuple(merged.items())

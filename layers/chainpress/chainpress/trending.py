@@ -85,7 +85,14 @@ def publish_due(
             live, source = went_live
             published.append(live.slug)
             write_article_page(writer, theme, store, live)
-            report = status_report(source.key, source.version_id, source.status, now, url=live.url)
+            report = status_report(
+                source.key,
+                source.version_id,
+                source.status,
+                now,
+                url=live.url,
+                warnings=source.warnings,
+            )
             reports.write_status(source.key, report)
         if len(batch) < _DUE_PAGE:
             return published, skipped

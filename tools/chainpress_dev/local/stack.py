@@ -528,7 +528,7 @@ class LocalStack:
                 continue
             status = str(report.get("status", "?"))
             counts[status] = counts.get(status, 0) + 1
-            if status in {"error", "draft", "scheduled"}:
+            if status in {"error", "draft", "scheduled", "pending"} or report.get("warnings"):
                 self.say(format_report(report, self.site_url))
         if counts:
             self.say("Reports: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
@@ -631,6 +631,15 @@ def format_report(report: Mapping[str, Any], site_url: str) -> str:
         line += f"  ({where}{error['message']})"
     elif isinstance(error, str) and error:
         line += f"  ({error})"
+    errors = report.get("errors")
+    if isinstance(errors, list) and len(errors) > 1:
+        line += f" and {len(errors) - 1} more error(s)"
+    warnings = report.get("warnings")
+    if isinstance(warnings, list) and warnings and isinstance(warnings[0], Mapping):
+        first = warnings[0]
+        where = f"line {first['line']}: " if first.get("line") else ""
+        more = f" (+{len(warnings) - 1} more)" if len(warnings) > 1 else ""
+        line += f"  [warning: {where}{first.get('message', '')}{more}]"
     return line
 
 

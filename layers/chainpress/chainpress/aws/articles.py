@@ -9,7 +9,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from chainpress.model import Article, member_ops
+from chainpress.model import Article, Problem, member_ops
 from chainpress.ports import (
     ArticleChange,
     ArticleConflict,
@@ -77,6 +77,10 @@ class DynamoArticleStore:
             status=str(item.get("status", "")),
             error=str(item.get("error", "")),
             line=int(line) if line is not None else None,
+            warnings=tuple(
+                Problem(str(w.get("message", "")), int(w["line"]) if w.get("line") else None)
+                for w in item.get("warnings", ())
+            ),
         )
 
     def head(self, listing: str) -> ListingHead:
@@ -235,7 +239,7 @@ class DynamoArticleStore:
             params["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
     def _source_put(self, source: SourceState) -> dict[str, Any]:
-        item = {
+        item: dict[str, Any] = {
             "pk": f"source#{source.key}",
             "sk": "source",
             "seq": source.seq,
@@ -245,6 +249,8 @@ class DynamoArticleStore:
             "error": source.error,
             "line": source.line,
         }
+        if source.warnings:
+            item["warnings"] = [w.as_dict() for w in source.warnings]
         return {
             "Put": {
                 "TableName": self.table,

@@ -36,6 +36,28 @@ class S3ContentSource:
             raise
         return body
 
+    def read_current(self, key: str, limit: int | None = None) -> bytes | None:
+        try:
+            return self.read(key, None, limit)
+        except ClientError as exc:
+            if _missing(exc):
+                return None
+            raise
+
+    def list_keys(self, prefix: str, *, limit: int, recursive: bool = True) -> list[str]:
+        params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        if not recursive:
+            params["Delimiter"] = "/"
+        keys: list[str] = []
+        while len(keys) < limit:
+            params["MaxKeys"] = min(1000, limit - len(keys))
+            answer = self.client.list_objects_v2(**params)
+            keys += [str(item["Key"]) for item in answer.get("Contents", [])]
+            if not answer.get("IsTruncated"):
+                break
+            params["ContinuationToken"] = answer["NextContinuationToken"]
+        return keys[:limit]
+
     def write_status(self, key: str, report: dict[str, object]) -> None:
         self.client.put_object(
             Bucket=self.bucket,
