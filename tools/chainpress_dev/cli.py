@@ -37,7 +37,15 @@ import yaml
 from chainpress import __version__
 from chainpress.content import ContentError, media_content_type, parse_source
 from chainpress.model import Article, pad_sequencer, tag_key
-from chainpress.ports import HTML, INTERNAL_PREFIX, ArticleChange, SlugTaken, SourceState, body_key
+from chainpress.ports import (
+    HTML,
+    INTERNAL_PREFIX,
+    ArticleChange,
+    Paging,
+    SlugTaken,
+    SourceState,
+    body_key,
+)
 from chainpress.publishing import (
     MEDIA_CACHE,
     RELATED_FROM_CATEGORY,
@@ -278,6 +286,7 @@ def build_site(
             theme_text=path.read_text(encoding="utf-8"),
         )
     settings, _ = load_site(store.get_site())
+    paging = Paging.of(settings)
 
     fingerprint = _fingerprint(settings_text)
     cached: dict[str, Any] = {}
@@ -328,7 +337,9 @@ def build_site(
         source = SourceState(key, _SEQ, slug=article.slug, status=status)
         previous_record = store.get_article(article.slug)
         try:
-            store.commit(ArticleChange(source=source, new=article, previous=previous_record))
+            store.commit(
+                ArticleChange(source=source, new=article, previous=previous_record, paging=paging)
+            )
         except SlugTaken as exc:
             result.errors.append(f"{key}: slug {exc.slug} is already used by {exc.owner}")
             continue
