@@ -188,7 +188,8 @@ def test_backdated_insert_joins_the_page_covering_its_date_and_nothing_shifts() 
     page2 = site.slugs("page/2/index.html")
     assert len(page2) == 21
     assert old.slug in page2
-    assert page2[-1] == make(20).slug and page2[0] == make(39).slug
+    assert page2[-1] == make(20).slug
+    assert page2[0] == make(39).slug
     for k in (1, 3, 4, 5):
         assert site.site.text(f"page/{k}/index.html") == before[k]
 
@@ -240,6 +241,54 @@ def test_emptied_tag_loses_its_pages_and_the_listing_sitemaps_follow() -> None:
     rebuild_changes([site.commit(back)], site.ports, START + dt.timedelta(hours=13))
     assert site.slugs("tag/lonely/page/1/index.html") == [back.slug]
     assert "/tag/lonely/" in site.site.text("sitemaps/tags-1.xml")
+
+
+@pytest.mark.parametrize("order", ["in order", "reversed"])
+def test_a_new_tag_split_across_batches_appears_in_the_html_and_xml_sitemaps(order: str) -> None:
+    site = populated(10)
+    now = START + dt.timedelta(hours=13)
+    # Both committed before either batch is rebuilt (BatchSize 1): when a batch runs, the tag
+    # already has two articles, so "did this batch add the first one" cannot be the question.
+    batches = [[site.commit(make(10, tags=("Fresh",)))], [site.commit(make(11, tags=("Fresh",)))]]
+    for batch in batches if order == "in order" else batches[::-1]:
+        rebuild_changes(batch, site.ports, now)
+    assert '<a href="/tag/fresh/" rel="tag">Fresh</a>' in site.site.text("sitemap/index.html")
+    assert "/tag/fresh/</loc>" in site.site.text("sitemaps/tags-1.xml")
+    assert "sitemaps/tags-1.xml" in site.site.text("sitemap.xml")
+    # And leaves them once its last article has gone, whichever batch sees it.
+    gone = [
+        site.commit(dataclasses.replace(make(i, tags=("Fresh",)), status="removed"))
+        for i in (10, 11)
+    ]
+    for change in gone[::-1] if order == "in order" else gone:
+        rebuild_changes([change], site.ports, now)
+    assert "/tag/fresh/" not in site.site.text("sitemap/index.html")
+    assert "/tag/fresh/" not in site.site.text("sitemaps/tags-1.xml")
+    assert site.site.read("tag/fresh/index.html") is None
+
+
+def test_tags_fill_pages_of_the_html_sitemap_that_never_shift() -> None:
+    site = Site(Paging(index_size=2))
+    now = START + dt.timedelta(hours=10)
+    for i, tag in enumerate(["b", "a", "d", "c", "e"]):  # first used in this order
+        rebuild_changes([site.commit(make(i, tags=(tag,)))], site.ports, now)
+    assert site.slugs("index.html")  # the site is there
+    root = site.site.text("sitemap/index.html")
+    for k in (1, 2, 3):
+        assert f'href="/sitemap/tags/{k}/"' in root
+    assert re.findall(r'href="/tag/(\w)/"', site.site.text("sitemap/tags/1/index.html")) == [
+        "a",
+        "b",
+    ]
+    assert re.findall(r'href="/tag/(\w)/"', site.site.text("sitemap/tags/2/index.html")) == [
+        "c",
+        "d",
+    ]
+    page3 = site.site.text("sitemaps/tags-3.xml")
+    assert "/tag/e/</loc>" in page3
+    assert "/sitemap/tags/3/</loc>" in page3
+    index = site.site.text("sitemap.xml")
+    assert [f"sitemaps/tags-{k}.xml" in index for k in (1, 2, 3, 4)] == [True, True, True, False]
 
 
 def test_neighbours_of_old_and_new_places_are_rewritten() -> None:
@@ -296,6 +345,48 @@ def test_writes_per_publish_are_constant_in_n(tags: tuple[str, ...]) -> None:
         return re.sub(r"\d+", "*", re.sub(r"page/\d+/|articles/[^/]+/", "", key))
 
     assert sorted(map(shape, small)) == sorted(map(shape, large))
+
+
+def old_article_changes(n: int) -> dict[str, tuple[list[str], list[str]]]:
+    """Pages written and deleted on an n-article site by: deleting the oldest article, and
+    moving the newest one back to the first day (a backdate across every page)."""
+    site = populated(n)
+    now = START + dt.timedelta(hours=n + 1)
+    found = {}
+    oldest = make(0)
+    change = site.commit(dataclasses.replace(oldest, status="removed"))
+    report = rebuild_changes([change], site.ports, now)
+    found["delete"] = (report.written, report.deleted)
+    newest = make(n - 1)
+    moved = dataclasses.replace(newest, date=START + dt.timedelta(minutes=30), content_hash="b")
+    report = rebuild_changes([site.commit(moved)], site.ports, now)
+    found["backdate"] = (report.written, report.deleted)
+    return found
+
+
+def test_deleting_or_backdating_an_old_article_rewrites_the_same_few_pages_whatever_n() -> None:
+    # Both over several months and sitemap shards (an article an hour, 1,000 per shard).
+    small, large = old_article_changes(1005), old_article_changes(2007)  # alike newest
+
+    def shape(key: str) -> str:
+        return re.sub(r"\d+", "*", re.sub(r"page/\d+/|articles/[^/]+/", "", key))
+
+    for kind in ("delete", "backdate"):
+        (small_written, small_deleted), (large_written, large_deleted) = small[kind], large[kind]
+        assert sorted(map(shape, small_written)) == sorted(map(shape, large_written)), kind
+        assert len(small_deleted) == len(large_deleted), kind
+    # Deleting the oldest: page 1 of home, its category and tags, shard 1, its month page,
+    # the archive index and the sitemap index, its neighbour's page; never a page after it.
+    written, deleted = large["delete"]
+    assert {"page/1/index.html", "category/wallet/page/1/index.html"} <= set(written)
+    assert {"sitemaps/articles-1.xml", "archive/2024/01/index.html"} <= set(written)
+    assert "page/2/index.html" not in written
+    assert len(written) == 8
+    assert deleted == ["articles/a00000/index.html"]
+    written, _ = large["backdate"]
+    assert {"index.html", "page/1/index.html", "page/101/index.html"} <= set(written)
+    assert "page/50/index.html" not in written
+    assert len(written) == 21
 
 
 def test_invalidation_is_one_request_of_changed_paths_or_a_wildcard() -> None:

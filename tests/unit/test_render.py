@@ -561,7 +561,10 @@ def test_archive_page(theme: Theme) -> None:
     root = parse(theme.archive_page(months=[("2022-05", 2), ("2022-04", 1)]))
     items = root.find("ul", class_="months").find_all("li")
     assert [li.text for li in items] == ["2022-05 (2)", "2022-04 (1)"]
-    assert [li.find("a").attrs["href"] for li in items] == ["/archive/2022/05/", "/archive/2022/04/"]
+    assert [li.find("a").attrs["href"] for li in items] == [
+        "/archive/2022/05/",
+        "/archive/2022/04/",
+    ]
 
 
 def test_archive_month_page(theme: Theme) -> None:

@@ -308,6 +308,7 @@ class InMemoryArticleStore:
         if retired is not None:
             pairs.append((retired, dataclasses.replace(retired, status="removed", related=())))
         plan = plan_commit(pairs, change.paging, self)  # the reads DynamoArticleStore makes
+        plan.check(others=1 + len(pairs))  # the source and the record(s)
         self.calls["TransactWriteItems"] += 1
         self._check_source(change.source)
         for expected in (previous, retired):

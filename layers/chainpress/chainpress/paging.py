@@ -40,6 +40,7 @@ __all__ = [
     "DEFAULT_PAGING",
     "HOME",
     "INDEX_PAGE_SIZE",
+    "MAX_TRANSACTION_ITEMS",
     "MONTH_PAGE_SIZE",
     "SCHEDULED",
     "SENTINEL",
@@ -74,6 +75,10 @@ ARCHIVE = "archive/"  # "archive/2024-05": the pages of one month of home member
 SHARD_SIZE = 1_000
 MONTH_PAGE_SIZE = 200  # /archive/YYYY/MM/: titles only, so more per page than a listing
 INDEX_PAGE_SIZE = 1_000  # tags per /sitemap/tags/K/ page and sitemaps/tags-K.xml
+# DynamoDB takes at most 100 items in one TransactWriteItems. A commit writes its source, its
+# record(s) and its plan: about 20 items for an article with 3 tags, 70 when an edit replaces
+# ten tags and the slug at once.
+MAX_TRANSACTION_ITEMS = 100
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -209,10 +214,19 @@ class CommitPlan:
 
     @property
     def size(self) -> int:
-        """Items this plan writes (a transaction takes at most 100)."""
-        return sum(2 for _ in self.bounds) + sum(
+        """Items this plan writes."""
+        return 2 * len(self.bounds) + sum(
             len(part) for part in (self.members, self.heads, self.index, self.related)
         )
+
+    def check(self, others: int) -> None:
+        """Raise a clear error when this plan and ``others`` items exceed one transaction."""
+        items = self.size + others
+        if items > MAX_TRANSACTION_ITEMS:
+            raise ValueError(
+                f"this change touches {items} items, more than one transaction takes "
+                f"({MAX_TRANSACTION_ITEMS}): change fewer tags at once"
+            )
 
 
 @dataclasses.dataclass(slots=True)

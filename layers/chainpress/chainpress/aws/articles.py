@@ -22,8 +22,6 @@ from chainpress.ports import (
     StaleEvent,
 )
 
-# DynamoDB takes at most 100 items in one TransactWriteItems.
-MAX_TRANSACTION_ITEMS = 100
 INDEX_KINDS = ("category", "tag", "other")
 
 _SER = TypeSerializer()
@@ -323,14 +321,10 @@ class DynamoArticleStore:
         if retired is not None:
             pairs.append((retired, replace(retired, status="removed", related=())))
         plan = plan_commit(pairs, change.paging, self)
+        plan.check(others=1 + len(pairs))
         actions = [self._source_put(change.source)]
         actions += [self._article_put(record, before) for before, record in pairs]
         actions += self._plan_actions(plan)
-        if len(actions) > MAX_TRANSACTION_ITEMS:
-            raise ValueError(
-                f"this change touches {len(actions)} items, more than one transaction takes "
-                f"({MAX_TRANSACTION_ITEMS}): change fewer tags at once"
-            )
         self._transact(actions)
 
     def commit_site(
