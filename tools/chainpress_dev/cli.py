@@ -318,20 +318,23 @@ def build_site(
         progress.step()
     progress.close()
 
-    # Pass 3: commit in key order, like publish events one after another (related lists
+    # Pass 3: commit oldest first, like publish events one after another (related lists
     # are chosen from what is already published, so the order must not depend on the pool).
+    # Date order also gives full pages: a page opens when an article arrives at the newest
+    # end of a full last page (paging.py), and an older one joins the page covering its date.
+    ready: list[tuple[str, str, Article, str | None]] = []
     for key, _ in articles:
-        body: str | None = None
         if key in reused:
-            article = reused[key]
+            ready.append((reused[key].sort_key, key, reused[key], None))
             result.reused += 1
-        else:
-            outcome = parsed[key]
-            if isinstance(outcome, str):
-                result.errors.append(outcome)
-                continue
-            article, body = outcome
-            result.parsed += 1
+            continue
+        outcome = parsed[key]
+        if isinstance(outcome, str):
+            result.errors.append(outcome)
+            continue
+        ready.append((outcome[0].sort_key, key, *outcome))
+        result.parsed += 1
+    for _, key, article, body in sorted(ready, key=lambda entry: entry[:2]):
         article = dataclasses.replace(article, related=_related(store, article))
         status = {"live": "published"}.get(article.status, article.status)
         source = SourceState(key, _SEQ, slug=article.slug, status=status)
@@ -353,7 +356,7 @@ def build_site(
         if key.startswith("media/"):
             writer.write(key, path.read_bytes(), media_content_type(key), MEDIA_CACHE)
 
-    pages = sum(store.head(name).count // settings.page_size + 3 for name in store.listings())
+    pages = sum(store.head(name).pages + 3 for name in store.listings())
     render = Progress("render", pages + result.articles, stream)
     ports = RebuildPorts(store, writer, InMemoryHotLists())
     listings: list[RebuildReport] = []
