@@ -155,4 +155,3 @@ def test_memory_counters_equal_the_requests_sent_to_aws(rooms: tuple[Newsroom, N
         assert counted == expected, key
     assert expected[1]["Query"] > 0  # the last rebuild read and wrote something
     assert expected[1]["PutObject"] > 0
-
