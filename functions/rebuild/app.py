@@ -3,7 +3,9 @@
 Thin on purpose: turn the batch's ``article#`` records into ``(old, new)`` images, wire the
 ports from the environment, run ONE rebuild for the whole batch (pages touched by several
 records are built once), log and count the outcome. A ``site`` record (settings or theme
-override changed) means a full rebuild. A manual ``{"action": "rebuild-all"}`` or
+override changed) means a full rebuild. An ``article#<slug>`` record with sort key ``relink``
+is a cursor an earlier batch left: pages linking that article still to re-render
+(``RELINK_LIMIT`` per batch, see rebuilding.py). A manual ``{"action": "rebuild-all"}`` or
 ``{"action": "rebuild-summaries"}`` invocation runs those use cases.
 
 Failures: Powertools' ``BatchProcessor`` reports partial batch failures. A record whose image
