@@ -8,8 +8,9 @@ build of a 10,000-article corpus next to Hugo's.
 ``publish``: in-memory ports (the pure core, no AWS latency). An N-article site is built with
 ``rebuild_all``; then each publish goes through ``publishing.publish_event`` (Markdown, the
 article page) and ``rebuilding.rebuild_changes`` (everything else). Reported: page writes and
-CDN paths per publish, and the median rebuild time, with the contract's sitemap shards
-(50,000 URLs) and with 1,000-URL shards (the shard is the one output rebuilt whole).
+CDN paths per publish, and the median rebuild time (1,000-URL sitemap shards: the last shard
+is the one output rebuilt whole). AWS calls per publish up to a million articles:
+bench_calls.py.
 
 ``build``: ``chainpress build`` of ``gen_corpus.py 10000`` from scratch, and again after a
 theme-only change (a template override: templates re-run, Markdown does not), side by side
@@ -41,9 +42,10 @@ from pathlib import Path
 from typing import Any
 
 from chainpress.model import Article, pad_sequencer
-from chainpress.ports import HTML, ArticleChange, SourceState, body_key
+from chainpress.ports import HTML, Paging, body_key
 from chainpress.publishing import PublishPorts, SourceEvent, publish_event
 from chainpress.rebuilding import RebuildPorts, rebuild_all, rebuild_changes
+from chainpress.sitemaps import SHARD_SIZE
 from chainpress_dev.memory import (
     InMemoryArticleStore,
     InMemoryCdn,
@@ -84,11 +86,13 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def synthetic_site(n: int, shard_size: int) -> tuple[InMemoryArticleStore, InMemorySiteWriter]:
-    """N live articles spread over two years (9 categories, 0-4 of 200 tags), site built."""
+    """N live articles spread over two years (9 categories, 0-4 of 200 tags), site built.
+    Loaded as if published oldest first (``InMemoryArticleStore.load``): full pages."""
     rng = random.Random(n)
     store = InMemoryArticleStore()
     site = InMemorySiteWriter()
     store.site = dataclasses.replace(store.site, yaml_text=SITE_YAML)
+    articles = []
     for i in range(n):
         article = Article(
             slug=f"article-{i:06d}",
@@ -101,10 +105,10 @@ def synthetic_site(n: int, shard_size: int) -> tuple[InMemoryArticleStore, InMem
             tags=tuple(rng.sample(TAGS, rng.randint(0, 4))),
             summary="Traders weighed the news as the market rallied for a third session.",
         )
-        source = SourceState(article.source_key, pad_sequencer("1"), slug=article.slug)
-        store.commit(ArticleChange(source=source, new=article, previous=None))
+        articles.append(article)
         site.write(body_key(article.slug), BODY.encode(), HTML, "x")
-    rebuild_all(RebuildPorts(store, site, InMemoryHotLists(), shard_size=shard_size), T0)
+    store.load(articles, Paging(shard_size=shard_size))
+    rebuild_all(RebuildPorts(store, site, InMemoryHotLists()), T0)
     return store, site
 
 
@@ -127,7 +131,7 @@ def bench_publish(n: int, shard_size: int, publishes: int) -> dict[str, Any]:
     tags = [name.removeprefix("tag/") for name in tags]
     content = InMemoryContentSource()
     cdn = InMemoryCdn()
-    ports = RebuildPorts(store, site, InMemoryHotLists(), cdn, shard_size=shard_size)
+    ports = RebuildPorts(store, site, InMemoryHotLists(), cdn)
     # The in-memory site (every page of N articles) lives in this process; a Lambda holds none
     # of it. Freeze it out of the garbage collector's scans so they do not grow with N.
     gc.collect()
@@ -135,7 +139,7 @@ def bench_publish(n: int, shard_size: int, publishes: int) -> dict[str, Any]:
     writes, paths, rebuild_ms, publish_ms = [], [], [], []
     month_opening: dict[str, Any] = {}
     for j in range(publishes + 1):
-        # The last one opens a new month: the O(N) archive page is rebuilt (once a month).
+        # The last one opens a new month (a new month page, the archive index).
         opening = j == publishes
         when = T0 + (dt.timedelta(days=20) if opening else dt.timedelta(minutes=10 * j))
         key = f"articles/breaking-{j}.md"
@@ -173,7 +177,7 @@ def bench_publish(n: int, shard_size: int, publishes: int) -> dict[str, Any]:
 
 def run_publish(sizes: list[int], publishes: int) -> tuple[dict[str, Any], str]:
     results: list[dict[str, Any]] = []
-    for shard_size in (50_000, 1_000):
+    for shard_size in (SHARD_SIZE,):  # shard boundaries are made at publish: the constant
         for n in sizes:
             print(f"publish: N={n:,} shard={shard_size:,} ...", file=sys.stderr, flush=True)
             results.append(bench_publish(n, shard_size, publishes))
@@ -182,15 +186,15 @@ def run_publish(sizes: list[int], publishes: int) -> tuple[dict[str, Any], str]:
     def row(label: str, shard: int, field: str, fmt: str) -> list[str]:
         return [label] + [fmt.format(by[(n, shard)][field]) for n in sizes]
 
+    shard = SHARD_SIZE
     rows = [
         ["page writes per publish (T = 3 tags)"]
-        + [spread_one(by[(n, 50_000)]["page_writes"]) for n in sizes],
-        ["CDN paths per publish"] + [spread_one(by[(n, 50_000)]["paths"]) for n in sizes],
-        row("rebuild ms, median (50,000-URL shards)", 50_000, "rebuild_ms_median", "{:.1f}"),
-        row("rebuild ms, median (1,000-URL shards)", 1_000, "rebuild_ms_median", "{:.1f}"),
-        row("publish_event ms, median (Markdown + page)", 50_000, "publish_ms_median", "{:.1f}"),
-        ["first article of a month: rebuild ms (archive)"]
-        + [f"{by[(n, 1_000)]['month_opening']['rebuild_ms']:.0f}" for n in sizes],
+        + [spread_one(by[(n, shard)]["page_writes"]) for n in sizes],
+        ["CDN paths per publish"] + [spread_one(by[(n, shard)]["paths"]) for n in sizes],
+        row("rebuild ms, median (1,000-URL shards)", shard, "rebuild_ms_median", "{:.1f}"),
+        row("publish_event ms, median (Markdown + page)", shard, "publish_ms_median", "{:.1f}"),
+        ["first article of a month: rebuild ms (month page + index)"]
+        + [f"{by[(n, shard)]['month_opening']['rebuild_ms']:.0f}" for n in sizes],
     ]
     header = ["per single publish", *(f"N = {n:,}" for n in sizes)]
     return {"publish": results}, markdown_table(header, rows)

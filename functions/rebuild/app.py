@@ -3,7 +3,9 @@
 Thin on purpose: turn the batch's ``article#`` records into ``(old, new)`` images, wire the
 ports from the environment, run ONE rebuild for the whole batch (pages touched by several
 records are built once), log and count the outcome. A ``site`` record (settings or theme
-override changed) means a full rebuild. A manual ``{"action": "rebuild-all"}`` or
+override changed) means a full rebuild. An ``article#<slug>`` record with sort key ``relink``
+is a cursor an earlier batch left: pages linking that article still to re-render
+(``RELINK_LIMIT`` per batch, see rebuilding.py). A manual ``{"action": "rebuild-all"}`` or
 ``{"action": "rebuild-summaries"}`` invocation runs those use cases.
 
 Failures: Powertools' ``BatchProcessor`` reports partial batch failures. A record whose image
@@ -40,6 +42,8 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "chai
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 ARTICLE_PK = "article#"
+ARTICLE_SK = "article"
+RELINK_SK = "relink"  # a relink step left for later (rebuilding.py, "No page links ...")
 SITE_PK = "site"
 ACTIONS = ("rebuild-all", "rebuild-summaries")
 
@@ -55,10 +59,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if action is not None:
         return _manual(str(action))
     records = [DynamoDBRecord(raw) for raw in event.get("Records", [])]
-    changes, full, failed = _read(records)
+    changes, relinks, full, failed = _read(records)
     try:
-        if full or changes:
-            _run(full=full, changes=changes)
+        if full or changes or relinks:
+            _run(full=full, changes=changes, relinks=relinks)
     except Exception:
         logger.exception("rebuild failed: every record of the batch is retried")
         metrics.add_metric(name="RebuildFailures", unit=MetricUnit.Count, value=1)
@@ -83,18 +87,24 @@ def _seq(record: DynamoDBRecord) -> str:
 
 def _read(
     records: list[DynamoDBRecord],
-) -> tuple[list[tuple[Article | None, Article | None]], bool, set[str]]:
-    """``(old, new)`` article images, whether a full rebuild is due, unreadable records."""
+) -> tuple[list[tuple[Article | None, Article | None]], list[tuple[str, str]], bool, set[str]]:
+    """``(old, new)`` article images, relink cursors ``(slug, after)``, whether a full
+    rebuild is due, unreadable records."""
     from chainpress.model import Article
 
     changes: list[tuple[Article | None, Article | None]] = []
+    relinks: dict[str, str] = {}
     full = False
     failed: set[str] = set()
     for record in records:
         stream = record.dynamodb
-        pk = str((stream.keys if stream is not None else {}).get("pk", ""))
+        keys = stream.keys if stream is not None else {}
+        pk, sk = str(keys.get("pk", "")), str(keys.get("sk", ARTICLE_SK))
         if pk == SITE_PK:
             full = True
+        elif pk.startswith(ARTICLE_PK) and sk == RELINK_SK and stream is not None:
+            if stream.new_image:  # a cursor written; its removal (done) needs nothing
+                relinks[pk.removeprefix(ARTICLE_PK)] = str(stream.new_image.get("after", ""))
         elif pk.startswith(ARTICLE_PK) and stream is not None:
             try:
                 old, new = stream.old_image, stream.new_image
@@ -109,16 +119,24 @@ def _read(
                 failed.add(_seq(record))
         # Anything else (source#, list#, head#) does not change pages by itself: its article
         # record, written in the same transaction, has its own stream record.
-    return changes, full, failed
+    return changes, sorted(relinks.items()), full, failed
 
 
-def _run(*, full: bool, changes: list[tuple[Article | None, Article | None]]) -> None:
+def _run(
+    *,
+    full: bool,
+    changes: list[tuple[Article | None, Article | None]],
+    relinks: list[tuple[str, str]],
+) -> None:
     from chainpress.rebuilding import rebuild_all, rebuild_changes
 
     now = dt.datetime.now(dt.UTC)
     ports = _ports()
-    report = rebuild_all(ports, now) if full else rebuild_changes(changes, ports, now)
-    _record(report, records=len(changes))
+    if full:
+        report = rebuild_all(ports, now)
+    else:
+        report = rebuild_changes(changes, ports, now, relinks=relinks)
+    _record(report, records=len(changes) + len(relinks))
 
 
 def _manual(action: str) -> dict[str, Any]:
@@ -144,19 +162,22 @@ def _ports() -> RebuildPorts:
     from chainpress.aws.cdn import CloudFrontInvalidator
     from chainpress.aws.s3 import S3SiteWriter
     from chainpress.aws.views_store import DynamoHotLists
-    from chainpress.rebuilding import DEFAULT_WILDCARD_THRESHOLD, RebuildPorts
-    from chainpress.sitemaps import SHARD_SIZE
+    from chainpress.rebuilding import (
+        DEFAULT_RELINK_LIMIT,
+        DEFAULT_WILDCARD_THRESHOLD,
+        RebuildPorts,
+    )
 
     distribution = os.environ.get("DISTRIBUTION_ID", "").strip()
     threshold = os.environ.get("INVALIDATION_WILDCARD_THRESHOLD", "").strip()
-    shard_size = os.environ.get("SITEMAP_SHARD_SIZE", "").strip()
+    relink_limit = os.environ.get("RELINK_LIMIT", "").strip()
     return RebuildPorts(
         store=DynamoArticleStore(os.environ["ARTICLES_TABLE"], clients.dynamodb()),
         site=S3SiteWriter(os.environ["SITE_BUCKET"], clients.s3()),
         hot=DynamoHotLists(os.environ["VIEWS_TABLE"], clients.dynamodb()),
         cdn=CloudFrontInvalidator(distribution, clients.cloudfront()) if distribution else None,
         wildcard_threshold=int(threshold) if threshold else DEFAULT_WILDCARD_THRESHOLD,
-        shard_size=int(shard_size) if shard_size else SHARD_SIZE,
+        relink_limit=int(relink_limit) if relink_limit else DEFAULT_RELINK_LIMIT,
     )
 
 

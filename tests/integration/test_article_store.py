@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 import pytest
@@ -13,7 +13,16 @@ from moto import mock_aws
 from chainpress.aws import clients
 from chainpress.aws.articles import DynamoArticleStore
 from chainpress.model import Article, pad_sequencer
-from chainpress.ports import ArticleChange, ArticleStore, SlugTaken, SourceState, StaleEvent
+from chainpress.ports import (
+    ArticleChange,
+    ArticleConflict,
+    ArticleStore,
+    ListingHead,
+    Paging,
+    SlugTaken,
+    SourceState,
+    StaleEvent,
+)
 from chainpress_dev.memory import InMemoryArticleStore
 from tests.support.aws import create_stack
 
@@ -127,3 +136,48 @@ def test_site_settings_and_theme_overrides(store: ArticleStore) -> None:
     with pytest.raises(StaleEvent):
         store.commit_site(SourceState(key="site.yaml", seq=pad_sequencer("0")), yaml_text="bad")
     assert store.get_site().yaml_text == "name: X"
+
+
+def test_a_commit_that_raced_another_on_a_listing_head_is_a_conflict(store: ArticleStore) -> None:
+    """Page boundaries are planned from heads read before the transaction; a commit landing in
+    between changes a head's version, so ours fails (ArticleConflict: publish retries)."""
+    publish(store, make("a", 1))
+    heads = store.heads
+    raced = False
+
+    def racing_heads(names: Collection[str]) -> dict[str, ListingHead]:
+        nonlocal raced
+        found = heads(names)
+        if not raced:
+            raced = True
+            publish(store, make("b", 2))  # lands between our reads and our transaction
+        return found
+
+    store.heads = racing_heads  # type: ignore[method-assign]
+    with pytest.raises(ArticleConflict):
+        publish(store, make("c", 3))
+    assert store.get_article("c") is None
+    assert store.head("home").count == 2
+    publish(store, make("c", 3))  # the retry reads the heads again
+    assert [a.slug for a in store.newest("home", 5)] == ["c", "b", "a"]
+    assert store.listings() == ["category/bitcoin", "home", "tag/etf"]
+
+
+def test_pages_and_boundaries_of_a_listing(store: ArticleStore) -> None:
+    paging = Paging(page_size=2)
+    for day, slug in [(1, "a"), (2, "b"), (3, "c"), (4, "d"), (5, "e")]:
+        source = SourceState(f"articles/{slug}.md", pad_sequencer("01"), slug=slug)
+        store.commit(ArticleChange(source, make(slug, day), None, paging=paging))
+    head = store.head("home")
+    assert (head.count, head.pages, head.last_count) == (5, 3, 1)
+    assert store.page_starts("home", 0, 1, 3) == {2: make("c", 3).sort_key, 3: head.last_start}
+    assert store.page_of("home", 0, make("d", 4).sort_key) == 2
+    assert store.page_of("home", 0, make("a", 1).sort_key) == 1
+    starts = store.page_starts("home", 0, 2, 3)
+    assert [a.slug for a in store.between("home", starts[2], starts[3])] == ["c", "d"]
+    assert store.keys_after("home", make("c", 3).sort_key, None, 5) == [
+        make("d", 4).sort_key,
+        make("e", 5).sort_key,
+    ]
+    assert [label for label, _ in store.months()] == ["2024-01"]
+    assert [e.listing for e in store.index_entries("tag", "", None)] == ["tag/etf"]

@@ -1,5 +1,6 @@
 """Incremental rebuilds with in-memory ports: which pages a change touches, pagination counted
-from the oldest page, a constant number of writes per publish, and incremental == full."""
+from the oldest page that never shifts, a constant number of writes per publish, summary pages
+that follow the table, no link to a page that is gone, and incremental == full."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from chainpress.pages import (
     listing_key,
     plan_listing,
 )
-from chainpress.ports import HTML, ArticleChange, SourceState, body_key
+from chainpress.ports import HTML, ArticleChange, Paging, SourceState, body_key
 from chainpress.publishing import write_article_page
 from chainpress.rebuilding import (
     RebuildPorts,
@@ -63,11 +64,12 @@ def make(i: int, **changes: object) -> Article:
 class Site:
     """A store, a site and the rebuild ports, with publish-like helpers."""
 
-    def __init__(self) -> None:
+    def __init__(self, paging: Paging | None = None) -> None:
         self.store = InMemoryArticleStore()
         self.site = InMemorySiteWriter()
         self.cdn = InMemoryCdn()
         self.ports = RebuildPorts(self.store, self.site, InMemoryHotLists(), self.cdn)
+        self.paging = paging or Paging()
         self.seq = 0
 
     def commit(self, article: Article) -> tuple[Article | None, Article]:
@@ -75,7 +77,8 @@ class Site:
         self.seq += 1
         previous = self.store.get_article(article.slug)
         source = SourceState(article.source_key, pad_sequencer(f"{self.seq:X}"), slug=article.slug)
-        self.store.commit(ArticleChange(source=source, new=article, previous=previous))
+        change = ArticleChange(source=source, new=article, previous=previous, paging=self.paging)
+        self.store.commit(change)
         if article.status in ("live", "scheduled"):
             body = f"<p>{article.title}</p>".encode()
             self.site.write(body_key(article.slug), body, HTML, "x")
@@ -124,12 +127,18 @@ def test_page_keys() -> None:
     assert Page("shard", number=2).key == "sitemaps/articles-2.xml"
     assert Page("article", name="x").key == "articles/x/index.html"
     assert Page("sitemap-index").key == "sitemap.xml"
+    assert Page("month", "2024-05", 1).key == "archive/2024/05/index.html"
+    assert Page("month", "2024-05", 3).key == "archive/2024/05/page/3/index.html"
+    assert Page("archive").key == "archive/index.html"
+    assert Page("html-sitemap").key == "sitemap/index.html"
+    assert Page("html-sitemap", number=2).key == "sitemap/tags/2/index.html"
+    assert Page("tags-sitemap", number=2).key == "sitemaps/tags-2.xml"
 
 
 def test_numbered_pages_count_from_the_oldest() -> None:
     site = populated(45)
     oldest_first = [make(i).slug for i in range(45)]
-    # Page K holds positions [(K-1)*P, K*P) oldest-first, shown newest first.
+    # Appended oldest first: page K holds [(K-1)*P, K*P), shown newest first.
     assert site.slugs("page/1/index.html") == oldest_first[0:20][::-1]
     assert site.slugs("page/2/index.html") == oldest_first[20:40][::-1]
     assert site.slugs("page/3/index.html") == oldest_first[40:45][::-1]
@@ -148,11 +157,10 @@ def test_append_touches_front_and_last_page_only() -> None:
     site = populated(45)
     change = site.commit(make(45, tags=("etf",)))
     pages = keys_of(affected_pages(site.context(START + dt.timedelta(hours=47)), [change]))
-    assert {"index.html", "page/3/index.html", "page/4/index.html"} <= pages
-    assert "page/1/index.html" not in pages
-    assert "page/2/index.html" not in pages
-    assert "sitemaps/articles-1.xml" in pages
-    assert "sitemap.xml" in pages
+    assert {"index.html", "page/3/index.html"} <= pages
+    assert not {"page/1/index.html", "page/2/index.html", "page/4/index.html"} & pages
+    assert {"sitemaps/articles-1.xml", "sitemap.xml", "sitemaps/news.xml"} <= pages
+    assert {"archive/index.html", "archive/2024/01/index.html"} <= pages
     assert "feed.xml" in pages
     assert "category/bitcoin/feed.xml" in pages
 
@@ -165,17 +173,25 @@ def test_append_that_opens_a_page_rewrites_the_previous_last_page() -> None:
     assert "page/2/index.html" in report.written  # its "newer" link now goes to page 3
     assert site.site.text("page/2/index.html") != before
     assert "page/1/index.html" not in report.written
+    assert site.slugs("page/3/index.html") == [make(40).slug]
 
 
-def test_backdated_insert_rewrites_from_its_position_to_the_end() -> None:
+def test_backdated_insert_joins_the_page_covering_its_date_and_nothing_shifts() -> None:
     site = populated(100)
-    old = make(-1, date=START + dt.timedelta(hours=30, minutes=30))  # position 31 of home
+    before = {k: site.site.text(f"page/{k}/index.html") for k in range(1, 6)}
+    old = make(-1, date=START + dt.timedelta(hours=30, minutes=30))  # between a30 and a31
     report = rebuild_changes([site.commit(old)], site.ports, START + dt.timedelta(hours=101))
     written = set(report.written)
-    assert "page/1/index.html" not in written
-    assert {f"page/{k}/index.html" for k in (2, 3, 4, 5, 6)} <= written
-    assert site.slugs("page/2/index.html")[-1] == make(20).slug  # oldest on page 2, unchanged
-    assert old.slug in site.slugs("page/2/index.html")
+    assert "page/2/index.html" in written  # the page covering its date, now 21 long
+    assert {f"page/{k}/index.html" for k in (1, 3, 4, 5)}.isdisjoint(written)
+    assert "index.html" not in written  # not among the newest
+    page2 = site.slugs("page/2/index.html")
+    assert len(page2) == 21
+    assert old.slug in page2
+    assert page2[-1] == make(20).slug
+    assert page2[0] == make(39).slug
+    for k in (1, 3, 4, 5):
+        assert site.site.text(f"page/{k}/index.html") == before[k]
 
 
 def test_edit_in_place_touches_only_the_page_holding_it() -> None:
@@ -193,15 +209,19 @@ def test_edit_in_place_touches_only_the_page_holding_it() -> None:
     assert "Edited title" in site.site.text("page/1/index.html")
 
 
-def test_delete_shrinks_listings_and_removes_stale_pages() -> None:
+def test_deleting_the_newest_article_leaves_a_short_last_page() -> None:
     site = populated(41)  # home has pages 1..3; page 3 holds one article
     last = make(40)
     change = site.commit(dataclasses.replace(last, status="removed"))
     report = rebuild_changes([change], site.ports, START + dt.timedelta(hours=42))
-    assert "page/3/index.html" in report.deleted
-    assert "page/2/index.html" in report.written  # it is the newest numbered page again
+    assert "page/3/index.html" in report.written  # empty now, but its links still work
+    assert site.slugs("page/3/index.html") == []
+    assert "page/2/index.html" not in report.written  # nothing shifted
     assert last.slug not in site.slugs("index.html")
     assert "articles/a00040/index.html" in report.deleted
+    # The next article fills page 3 again.
+    rebuild_changes([site.commit(make(41))], site.ports, START + dt.timedelta(hours=43))
+    assert site.slugs("page/3/index.html") == [make(41).slug]
 
 
 def test_emptied_tag_loses_its_pages_and_the_listing_sitemaps_follow() -> None:
@@ -209,12 +229,66 @@ def test_emptied_tag_loses_its_pages_and_the_listing_sitemaps_follow() -> None:
     lonely = make(10, tags=("lonely",))
     rebuild_changes([site.commit(lonely)], site.ports, START + dt.timedelta(hours=12))
     assert site.site.read("tag/lonely/index.html") is not None
-    assert "/tag/lonely/" in site.site.text("sitemaps/pages.xml")
+    assert "/tag/lonely/" in site.site.text("sitemaps/tags-1.xml")
+    assert "lonely" in site.site.text("sitemap/index.html")
     gone = dataclasses.replace(lonely, status="removed")
     report = rebuild_changes([site.commit(gone)], site.ports, START + dt.timedelta(hours=12))
     assert {"tag/lonely/index.html", "tag/lonely/page/1/index.html"} <= set(report.deleted)
-    assert "/tag/lonely/" not in site.site.text("sitemaps/pages.xml")
+    assert "/tag/lonely/" not in site.site.text("sitemaps/tags-1.xml")
     assert "lonely" not in site.site.text("sitemap/index.html")
+    # It comes back: from page 1 again.
+    back = make(11, tags=("lonely",))
+    rebuild_changes([site.commit(back)], site.ports, START + dt.timedelta(hours=13))
+    assert site.slugs("tag/lonely/page/1/index.html") == [back.slug]
+    assert "/tag/lonely/" in site.site.text("sitemaps/tags-1.xml")
+
+
+@pytest.mark.parametrize("order", ["in order", "reversed"])
+def test_a_new_tag_split_across_batches_appears_in_the_html_and_xml_sitemaps(order: str) -> None:
+    site = populated(10)
+    now = START + dt.timedelta(hours=13)
+    # Both committed before either batch is rebuilt (BatchSize 1): when a batch runs, the tag
+    # already has two articles, so "did this batch add the first one" cannot be the question.
+    batches = [[site.commit(make(10, tags=("Fresh",)))], [site.commit(make(11, tags=("Fresh",)))]]
+    for batch in batches if order == "in order" else batches[::-1]:
+        rebuild_changes(batch, site.ports, now)
+    assert '<a href="/tag/fresh/" rel="tag">Fresh</a>' in site.site.text("sitemap/index.html")
+    assert "/tag/fresh/</loc>" in site.site.text("sitemaps/tags-1.xml")
+    assert "sitemaps/tags-1.xml" in site.site.text("sitemap.xml")
+    # And leaves them once its last article has gone, whichever batch sees it.
+    gone = [
+        site.commit(dataclasses.replace(make(i, tags=("Fresh",)), status="removed"))
+        for i in (10, 11)
+    ]
+    for change in gone[::-1] if order == "in order" else gone:
+        rebuild_changes([change], site.ports, now)
+    assert "/tag/fresh/" not in site.site.text("sitemap/index.html")
+    assert "/tag/fresh/" not in site.site.text("sitemaps/tags-1.xml")
+    assert site.site.read("tag/fresh/index.html") is None
+
+
+def test_tags_fill_pages_of_the_html_sitemap_that_never_shift() -> None:
+    site = Site(Paging(index_size=2))
+    now = START + dt.timedelta(hours=10)
+    for i, tag in enumerate(["b", "a", "d", "c", "e"]):  # first used in this order
+        rebuild_changes([site.commit(make(i, tags=(tag,)))], site.ports, now)
+    assert site.slugs("index.html")  # the site is there
+    root = site.site.text("sitemap/index.html")
+    for k in (1, 2, 3):
+        assert f'href="/sitemap/tags/{k}/"' in root
+    assert re.findall(r'href="/tag/(\w)/"', site.site.text("sitemap/tags/1/index.html")) == [
+        "a",
+        "b",
+    ]
+    assert re.findall(r'href="/tag/(\w)/"', site.site.text("sitemap/tags/2/index.html")) == [
+        "c",
+        "d",
+    ]
+    page3 = site.site.text("sitemaps/tags-3.xml")
+    assert "/tag/e/</loc>" in page3
+    assert "/sitemap/tags/3/</loc>" in page3
+    index = site.site.text("sitemap.xml")
+    assert [f"sitemaps/tags-{k}.xml" in index for k in (1, 2, 3, 4)] == [True, True, True, False]
 
 
 def test_neighbours_of_old_and_new_places_are_rewritten() -> None:
@@ -264,10 +338,55 @@ def test_writes_per_publish_are_constant_in_n(tags: tuple[str, ...]) -> None:
     # 105 and 1,005: no listing sits on a page boundary, so no previous last page changes.
     small, small_paths = publish_writes(105, tags)
     large, large_paths = publish_writes(1005, tags)
-    assert len(small) == len(large) == 11 + 2 * len(tags)  # the module docstring's formula
-    assert len(small_paths) == len(large_paths) == len(small) - 1  # minus the private record
-    shape = re.compile(r"page/\d+/|articles/[^/]+/|articles-\d+\.")  # numbers differ, kinds not
-    assert sorted(shape.sub("*/", k) for k in small) == sorted(shape.sub("*/", k) for k in large)
+    assert len(small) == len(large) == 12 + 2 * len(tags)  # the module docstring's formula
+    assert len(small_paths) == len(large_paths) == len(small)
+
+    def shape(key: str) -> str:  # numbers and slugs differ, kinds not
+        return re.sub(r"\d+", "*", re.sub(r"page/\d+/|articles/[^/]+/", "", key))
+
+    assert sorted(map(shape, small)) == sorted(map(shape, large))
+
+
+def old_article_changes(n: int) -> dict[str, tuple[list[str], list[str]]]:
+    """Pages written and deleted on an n-article site by: deleting the oldest article, and
+    moving the newest one back to the first day (a backdate across every page)."""
+    site = populated(n)
+    now = START + dt.timedelta(hours=n + 1)
+    found = {}
+    oldest = make(0)
+    change = site.commit(dataclasses.replace(oldest, status="removed"))
+    report = rebuild_changes([change], site.ports, now)
+    found["delete"] = (report.written, report.deleted)
+    newest = make(n - 1)
+    moved = dataclasses.replace(newest, date=START + dt.timedelta(minutes=30), content_hash="b")
+    report = rebuild_changes([site.commit(moved)], site.ports, now)
+    found["backdate"] = (report.written, report.deleted)
+    return found
+
+
+def test_deleting_or_backdating_an_old_article_rewrites_the_same_few_pages_whatever_n() -> None:
+    # Both over several months and sitemap shards (an article an hour, 1,000 per shard).
+    small, large = old_article_changes(1005), old_article_changes(2007)  # alike newest
+
+    def shape(key: str) -> str:
+        return re.sub(r"\d+", "*", re.sub(r"page/\d+/|articles/[^/]+/", "", key))
+
+    for kind in ("delete", "backdate"):
+        (small_written, small_deleted), (large_written, large_deleted) = small[kind], large[kind]
+        assert sorted(map(shape, small_written)) == sorted(map(shape, large_written)), kind
+        assert len(small_deleted) == len(large_deleted), kind
+    # Deleting the oldest: page 1 of home, its category and tags, shard 1, its month page,
+    # the archive index and the sitemap index, its neighbour's page; never a page after it.
+    written, deleted = large["delete"]
+    assert {"page/1/index.html", "category/wallet/page/1/index.html"} <= set(written)
+    assert {"sitemaps/articles-1.xml", "archive/2024/01/index.html"} <= set(written)
+    assert "page/2/index.html" not in written
+    assert len(written) == 8
+    assert deleted == ["articles/a00000/index.html"]
+    written, _ = large["backdate"]
+    assert {"index.html", "page/1/index.html", "page/101/index.html"} <= set(written)
+    assert "page/50/index.html" not in written
+    assert len(written) == 21
 
 
 def test_invalidation_is_one_request_of_changed_paths_or_a_wildcard() -> None:
@@ -325,13 +444,13 @@ def test_batches_in_reverse_order_give_the_same_site() -> None:
 
 
 def full_site(
-    store: InMemoryArticleStore, bodies: InMemorySiteWriter, now: dt.datetime, shard_size: int
+    store: InMemoryArticleStore, bodies: InMemorySiteWriter, now: dt.datetime
 ) -> dict[str, bytes]:
     fresh = InMemorySiteWriter()
     for key, obj in bodies.objects.items():
         if key.startswith("_internal/bodies/"):
             fresh.objects[key] = obj
-    rebuild_all(RebuildPorts(store, fresh, InMemoryHotLists(), shard_size=shard_size), now)
+    rebuild_all(RebuildPorts(store, fresh, InMemoryHotLists()), now)
     return {k: v.data for k, v in fresh.objects.items()}
 
 
@@ -355,9 +474,11 @@ OPS = st.lists(
 def test_incremental_rebuilds_equal_a_full_rebuild(
     ops: list[tuple[str, int]], batch: int, page_size: int, shard_size: int
 ) -> None:
-    site = Site()
+    # Small pages everywhere (listings, shards, months, the tag index) so that every kind of
+    # boundary is crossed, re-filled and reset.
+    paging = Paging(page_size=page_size, shard_size=shard_size, month_size=2, index_size=2)
+    site = Site(paging)
     site.store.site = dataclasses.replace(site.store.site, yaml_text=f"page_size: {page_size}\n")
-    site.ports = dataclasses.replace(site.ports, shard_size=shard_size)
     now = START + dt.timedelta(days=400)
     rebuild_all(site.ports, now)
     rng = random.Random(len(ops) * 7919 + batch)
@@ -395,9 +516,9 @@ def test_incremental_rebuilds_equal_a_full_rebuild(
             pending = []
     if pending:
         rebuild_changes(pending, site.ports, now)
-    rebuild_summaries(site.ports, now)  # summaries lag by design between scheduled runs
     incremental = {k: v.data for k, v in site.site.objects.items()}
-    full = full_site(site.store, site.site, now, shard_size)
+    full = full_site(site.store, site.site, now)
+    assert rebuild_summaries(site.ports, now).written == []  # nothing was lagging
     assert sorted(incremental) == sorted(full)
     for key in full:
         assert incremental[key] == full[key], key

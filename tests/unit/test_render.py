@@ -355,7 +355,9 @@ def test_hostile_text_is_escaped_everywhere(settings: SiteSettings) -> None:
         theme.home_page(articles=[article], pages=2, hot=[HotItem("s", HOSTILE, "/a/", "c", 1)]),
         theme.hot_page(lists={"24h": [HotItem("s", HOSTILE, "javascript:alert(1)", "c", 1)]}),
         theme.sitemap_page(categories=[(settings.categories[0], 1)], tags=[(HOSTILE, "k", 2)]),
-        theme.archive_page(months=[(HOSTILE, [article])]),
+        theme.sitemap_tags_page(tags=[(HOSTILE, "k")], page=2, pages=3),
+        theme.archive_page(months=[(HOSTILE, 3)]),
+        theme.archive_month_page(label=HOSTILE, articles=[article], page=2, pages=3),
         theme.not_found_page(),
     ]
     for html in pages:
@@ -535,14 +537,48 @@ def test_sitemap_page(theme: Theme, settings: SiteSettings) -> None:
     assert tag.text == "Layer 2 (7)"
 
 
+def test_sitemap_page_without_counts_links_pages_of_tags(
+    theme: Theme, settings: SiteSettings
+) -> None:
+    categories = [(c, None) for c in settings.categories]
+    root = parse(theme.sitemap_page(categories=categories, tags=[], tag_pages=3))
+    lists = root.find_all("ul", class_="sitemap-list")
+    assert lists[0].find_all("li")[1].text == "Digital currency"
+    links = [a.attrs["href"] for a in root.find("ul", class_="tag-pages").find_all("a")]
+    assert links == ["/sitemap/tags/1/", "/sitemap/tags/2/", "/sitemap/tags/3/"]
+
+
+def test_sitemap_tags_page(theme: Theme) -> None:
+    root = parse(theme.sitemap_tags_page(tags=[("Layer 2", "layer-2")], page=2, pages=3))
+    assert root.find("ul", class_="tag-cloud").find("a").attrs["href"] == "/tag/layer-2/"
+    pager = root.find("nav", class_="pager")
+    assert pager.find("a", class_="older").attrs["href"] == "/sitemap/tags/1/"
+    assert pager.find("a", class_="newer").attrs["href"] == "/sitemap/tags/3/"
+    assert root.find("link", rel="canonical").attrs["href"].endswith("/sitemap/tags/2/")
+
+
 def test_archive_page(theme: Theme) -> None:
-    may = [make_article("a"), make_article("b", title="Second")]
-    root = parse(theme.archive_page(months=[("2022-05", may), ("2022-04", [make_article("c")])]))
-    sections = root.find_all("section", class_="month")
-    assert [s.find("h2").text for s in sections] == ["2022-05", "2022-04"]
-    assert sections[0].attrs["id"] == "m-2022-05"
-    assert [a.attrs["href"] for a in sections[0].find_all("a")] == ["/articles/a/", "/articles/b/"]
-    assert root.find("ul", class_="months").find_all("a")[0].attrs["href"] == "#m-2022-05"
+    root = parse(theme.archive_page(months=[("2022-05", 2), ("2022-04", 1)]))
+    items = root.find("ul", class_="months").find_all("li")
+    assert [li.text for li in items] == ["2022-05 (2)", "2022-04 (1)"]
+    assert [li.find("a").attrs["href"] for li in items] == [
+        "/archive/2022/05/",
+        "/archive/2022/04/",
+    ]
+
+
+def test_archive_month_page(theme: Theme) -> None:
+    may = [make_article("b", title="Second"), make_article("a")]
+    root = parse(theme.archive_month_page(label="2022-05", articles=may, page=1, pages=2))
+    assert root.find("h1").text == "2022-05"
+    links = [a.attrs["href"] for a in root.find("ul", class_="archive-list").find_all("a")]
+    assert links == ["/articles/b/", "/articles/a/"]
+    pager = root.find("nav", class_="pager")
+    assert pager.find_all("a", class_="older") == []
+    assert pager.find("a", class_="newer").attrs["href"] == "/archive/2022/05/page/2/"
+    last = parse(theme.archive_month_page(label="2022-05", articles=[], page=2, pages=2))
+    assert last.find("p", class_="empty")
+    assert last.find("link", rel="canonical").attrs["href"].endswith("/archive/2022/05/page/2/")
 
 
 def test_not_found_page(theme: Theme) -> None:

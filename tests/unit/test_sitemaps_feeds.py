@@ -15,7 +15,7 @@ import xmlschema
 from chainpress import sitemaps
 from chainpress.feeds import FEED_SIZE, rss
 from chainpress.model import Article, format_time, pad_sequencer
-from chainpress.ports import HTML, ArticleChange, SourceState, body_key
+from chainpress.ports import HTML, ArticleChange, Paging, SourceState, body_key
 from chainpress.rebuilding import RebuildPorts, rebuild_all
 from chainpress.settings import SiteSettings
 from chainpress_dev.memory import InMemoryArticleStore, InMemoryHotLists, InMemorySiteWriter
@@ -177,17 +177,17 @@ def test_every_xml_output_of_a_built_site_is_valid(
     store = InMemoryArticleStore()
     site = InMemorySiteWriter()
     store.site = dataclasses.replace(store.site, yaml_text="base_url: https://news.example.com\n")
-    for i in range(1, 30):
+    paging = Paging(shard_size=10)
+    for i in range(29, 0, -1):  # oldest first: shards fill up one after the other
         item = article(i, category="bitcoin" if i % 2 else "wallet")
-        store.commit(
-            ArticleChange(SourceState(item.source_key, pad_sequencer("1")), new=item, previous=None)
-        )
+        source = SourceState(item.source_key, pad_sequencer("1"))
+        store.commit(ArticleChange(source, new=item, previous=None, paging=paging))
         site.write(body_key(item.slug), b"<p>x</p>", HTML, "x")
-    rebuild_all(RebuildPorts(store, site, InMemoryHotLists(), shard_size=10), NOW)
+    rebuild_all(RebuildPorts(store, site, InMemoryHotLists()), NOW)
 
     index = site.text("sitemap.xml")
     index_schema.validate(index)
-    assert index.count("<sitemap>") == 3 + 2  # 29 articles in shards of 10, news, pages
+    assert index.count("<sitemap>") == 3 + 3  # 29 articles in shards of 10, news, pages, tags
     shards = [site.text(f"sitemaps/articles-{n}.xml") for n in (1, 2, 3)]
     for shard in shards:
         urlset_schema.validate(shard)
@@ -198,6 +198,7 @@ def test_every_xml_output_of_a_built_site_is_valid(
     urlset_schema.validate(news)
     assert news.count("<url>") == 8  # every 6 hours: 0..42 h old are within 48 h
     urlset_schema.validate(site.text("sitemaps/pages.xml"))
+    urlset_schema.validate(site.text("sitemaps/tags-1.xml"))
     for key in ("feed.xml", "category/bitcoin/feed.xml", "category/wallet/feed.xml"):
         feed = feedparser.parse(site.read(key))
         assert feed.bozo == 0, (key, feed.get("bozo_exception"))

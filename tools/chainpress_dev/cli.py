@@ -50,6 +50,7 @@ from chainpress.ports import (
     HTML,
     INTERNAL_PREFIX,
     ArticleChange,
+    Paging,
     SlugTaken,
     SourceState,
     body_key,
@@ -303,6 +304,7 @@ def build_site(
             theme_text=path.read_text(encoding="utf-8"),
         )
     settings, _ = load_site(store.get_site())
+    paging = Paging.of(settings)
 
     fingerprint = _fingerprint(settings_text)
     cached: dict[str, Any] = {}
@@ -335,30 +337,35 @@ def build_site(
         progress.step()
     progress.close()
 
-    # Pass 3: commit in key order, like publish events one after another (related lists
+    # Pass 3: commit oldest first, like publish events one after another (related lists
     # are chosen from what is already published, so the order must not depend on the pool).
-    published: dict[str, Article] = {}  # source key -> its committed article
+    # Date order also gives full pages: a page opens when an article arrives at the newest
+    # end of a full last page (paging.py), and an older one joins the page covering its date.
+    ready: list[tuple[str, str, Article, str | None, list[str]]] = []
     for key, _ in articles:
-        body: str | None = None
-        warnings: list[str] = []
         if key in reused:
-            article = reused[key]
-            warnings = [str(w) for w in cached[key].get("warnings", [])]
+            warned = [str(w) for w in cached[key].get("warnings", [])]
+            ready.append((reused[key].sort_key, key, reused[key], None, warned))
             result.reused += 1
-        else:
-            outcome = parsed[key]
-            if isinstance(outcome, list):
-                result.errors += outcome
-                continue
-            article, body, warnings = outcome
-            result.warnings += warnings
-            result.parsed += 1
+            continue
+        outcome = parsed[key]
+        if isinstance(outcome, list):
+            result.errors += outcome
+            continue
+        parsed_article, parsed_body, warned = outcome
+        result.warnings += warned
+        ready.append((parsed_article.sort_key, key, parsed_article, parsed_body, warned))
+        result.parsed += 1
+    published: dict[str, Article] = {}  # source key -> its committed article
+    for _, key, article, body, warnings in sorted(ready, key=lambda entry: entry[:2]):
         article = dataclasses.replace(article, related=_related(store, article))
         status = {"live": "published"}.get(article.status, article.status)
         source = SourceState(key, _SEQ, slug=article.slug, status=status)
         previous_record = store.get_article(article.slug)
         try:
-            store.commit(ArticleChange(source=source, new=article, previous=previous_record))
+            store.commit(
+                ArticleChange(source=source, new=article, previous=previous_record, paging=paging)
+            )
         except SlugTaken as exc:
             result.errors.append(f"{key}: slug {exc.slug} is already used by {exc.owner}")
             continue
@@ -376,7 +383,7 @@ def build_site(
         elif route(key) == "bundle":
             _bundle_file(key, path, keys, published, writer, result)
 
-    pages = sum(store.head(name).count // settings.page_size + 3 for name in store.listings())
+    pages = sum(store.head(name).pages + 3 for name in store.listings())
     render = Progress("render", pages + result.articles, stream)
     ports = RebuildPorts(store, writer, InMemoryHotLists())
     listings: list[RebuildReport] = []

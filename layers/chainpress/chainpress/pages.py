@@ -6,66 +6,69 @@ table than the answer needs:
 
 * ``plan_listing`` / ``article_pages`` / ``affected_pages``: given the ``(old, new)`` images of
   changed article records, which pages may now differ. Only the images' *listings* and *sort
-  keys* are used, to find positions in the listings as they are **now**; page content always
+  keys* are used, to find their pages in the listings as they are **now**; page content always
   comes from the store, never from the event payload, so replaying a batch, or two batches in
   either order, converges on the same site.
 * ``build``: the bytes of one page, read from the store (``None``: the key must not exist).
+  A page reads its head, its own boundaries and its own members: O(page), wherever it is.
 
-Pagination (docs/architecture.md): numbered page K of a listing holds the members at 0-based
-positions ``[(K-1)*P, K*P)`` counted from the OLDEST, ``pages = ceil(count / P)``, and the front
-page shows the newest P. A numbered page depends only on its members and on whether it is the
-newest numbered page (its "newer" link goes to the front page), so:
+Pagination does not shift (``paging.py``; docs/architecture.md). Numbered page K of a listing
+holds the members in ``[start_K, start_{K+1})``, where the boundaries are kept in the table:
+page 1 starts below every date, and page K+1 starts at the article that found page K full when
+it arrived at the newest end. The front page shows the newest ``page_size``. What a reader sees:
+
+* **Pages keep their articles.** A new article never moves an old one to another page, so old
+  pages keep their bytes (and their CDN cache) for good: ``/page/3/`` holds the same articles
+  next year, plus or minus the ones edited, deleted or backdated into it.
+* **Short or long pages, never a missing article or a duplicate.** Every member sorts into
+  exactly one range. A delete leaves its page one shorter (an emptied page says so and keeps
+  its links); a backdated article, or one that changes category, joins the page covering its
+  date, which may then hold more than ``page_size``.
+* A listing that empties starts again from page 1 (its old pages are deleted).
+
+So the pages a change touches are bounded whatever N:
 
 * an article appended at the newest end changes the front page and the last numbered page,
-  plus the previous last page when the append opens a new page (its "newer" link moves);
-* an article inserted or removed at position p (backdated, deleted, re-dated, category change)
-  shifts every member after it: numbered pages from the one holding position p-1 to the end
-  change. That is inherent to oldest-first numbering and costs O(count - p), not O(count);
-* an edited article that keeps its place changes only the page that holds it (and the front
-  page / feed when it is among the newest).
-Pages past the end are deleted by probing upward (page K+1, K+2, ... until one is absent), so
-shrinking listings never leave stale pages behind. Sitemap shards follow the same rule.
+  plus the previous last page when it opened a new page (its "newer" link moves);
+* an article deleted, backdated, re-dated or moved to another category changes the one page
+  covering its old date and the one covering its new date, the front page only when it is
+  (or was) among the newest, and its neighbours;
+* an edit in place changes the page holding it (and the front page / feed when it is among
+  the newest).
 
 Writes for ONE new article appended at the newest end (the common publish), with T tags and
 a category, when no new tag or month appears, whatever the number N of articles::
 
-    public pages written = 10 + 2*T  (+1 per listing whose append opens a new numbered page)
-    objects written      = 11 + 2*T  (the shard's private lastmod record too)
+    public pages written = 12 + 2*T  (+1 per listing whose append opens a new numbered page)
 
     home front + last home page + /feed.xml                  3
     category front + last category page + category feed     3
     each tag: front + last tag page                          2*T
-    sitemaps/articles-<last>.xml (+ its _internal record)    1 (+1)
-    /sitemap.xml + sitemaps/news.xml                         2
+    sitemaps/articles-<last>.xml, /sitemap.xml, news.xml     3
+    /archive/ (month counts) + the month's page              2
     the category neighbour whose "next" link now points here 1
     the article page itself: rendered, but publish already wrote the same bytes   0
 
-N does not appear: O(1) pages, and every read is near the newest end of a listing. Two
-exceptions scale with N, by design of the sitemap layout: the last shard is rebuilt whole
-(min(N, shard size) URLs read and written: 1,000 by default, so bounded; the sitemaps.org
-maximum of 50,000 would dominate a publish past a few thousand articles), and the index reads
-one small private lastmod record per shard (N / shard size of them). Invalidated CDN paths are the
-public keys among those writes (see rebuilding.py).
-
-Summary pages need every listing or every article (O(N) reads), so they are NOT rebuilt per
-publish (see ``SUMMARY_PAGES``): ``/archive/`` (every article by month), ``/sitemap/`` (every
-category and tag with counts) and ``sitemaps/pages.xml`` (every listing front page). They are
-rebuilt by a full rebuild, by ``rebuild_summaries`` (schedule it), and by an incremental
-rebuild only when their *shape* changes: a tag/category listing appears or empties, a month
-appears or empties, or an article leaves the site (so no title of a removed article lingers).
-Between those, their counts and the current month may lag behind the listings.
+Sitemap shards are pages of the same kind over home (``paging.SHARD_SIZE`` URLs each; the last
+one is rebuilt whole), and ``/sitemap.xml`` reads every shard's URL count and lastmod from one
+item (the sitemap head), never one record per shard. The archive is monthly pages
+(``/archive/YYYY/MM/``, paged by ``paging.MONTH_PAGE_SIZE``) under an index of months whose
+counts are the month heads. The HTML sitemap ``/sitemap/`` lists the categories and pages of
+tags (``/sitemap/tags/K/`` and ``sitemaps/tags-K.xml``, ``paging.INDEX_PAGE_SIZE`` tags each,
+in order of first use): level-triggered, each tag page keeps a private record of the tags it
+shows, and a batch that touches a tag compares the tag's presence in the table (its count)
+with that record, rebuilding the page (and ``/sitemap/``, ``sitemaps/pages.xml``) when they
+differ, whichever batch saw the tag appear. Nothing shows counts that change on every publish
+except ``/archive/``.
 """
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import datetime as dt
 import json
-import math
 from collections.abc import Iterable, Sequence
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chainpress import sitemaps
 from chainpress.feeds import FEED_SIZE, FEED_TYPE, rss
@@ -73,11 +76,22 @@ from chainpress.model import (
     ARTICLE_PREFIX,
     MAX_TRANSLATIONS,
     Article,
-    format_time,
     has_pages,
     listings_of,
     tag_key,
     translation_listing,
+)
+from chainpress.paging import (
+    HOME,
+    SENTINEL,
+    SITEMAP,
+    TAG_INDEX,
+    IndexEntry,
+    ListingHead,
+    month_bounds,
+    month_collection,
+    month_label,
+    zone,
 )
 from chainpress.ports import (
     CACHE_PAGE,
@@ -89,12 +103,11 @@ from chainpress.ports import (
     HotLists,
     SiteWriter,
 )
-from chainpress.render import Theme, absolute_url, href
+from chainpress.render import Theme, absolute_url, archive_path, href, sitemap_tags_path
 from chainpress.settings import Category, SiteSettings
 
 __all__ = [
     "HOME",
-    "SUMMARY_PAGES",
     "BuildContext",
     "Built",
     "Change",
@@ -102,20 +115,21 @@ __all__ = [
     "ListingReader",
     "Output",
     "Page",
+    "PagedReader",
     "affected_pages",
     "all_listing_pages",
     "article_pages",
     "build",
     "full_site_pages",
     "listing_key",
+    "listing_page_count",
     "plan_listing",
+    "summary_pages",
     "touched_listings",
 ]
 
 Change = tuple[Article | None, Article | None]
 
-HOME = "home"
-SCHEDULED = "scheduled"  # held articles: a listing with no pages
 HOT_WINDOW = "24h"  # the home page's hot block
 HOME_PAGES_TITLE = "All articles"
 TEXT = "text/plain; charset=utf-8"
@@ -125,21 +139,27 @@ PageKind = Literal[
     "listing",  # a listing's front page (number 0) or numbered page K
     "feed",  # RSS of home or a category
     "article",  # an article page (rendered by publishing.write_article_page)
-    "shard",  # sitemaps/articles-N.xml (+ its private lastmod record)
+    "shard",  # sitemaps/articles-K.xml
     "sitemap-index",
     "news-sitemap",
-    "pages-sitemap",
-    "html-sitemap",
-    "archive",
+    "pages-sitemap",  # sitemaps/pages.xml: home, archive, sitemap, category front pages
+    "tags-sitemap",  # sitemaps/tags-K.xml: the tags of tag-index page K
+    "html-sitemap",  # /sitemap/ (number 0) or /sitemap/tags/K/
+    "archive",  # /archive/: the months
+    "month",  # /archive/YYYY/MM/ (listing "YYYY-MM", number K >= 1)
     "robots",
     "not-found",
     "static",
 ]
 
-# Pages that list every listing or every article (see the module docstring).
-
-# Build order inside a group: shards before the index that reads their lastmod records.
-_ORDER = {"shard": 1, "news-sitemap": 1, "sitemap-index": 2}
+# Pages guarded by the home head: they derive from home members or from the listing index,
+# whose every change (a tag appearing, a month emptying) is also a change of home.
+_HOME_GUARDED = frozenset(
+    {"shard", "sitemap-index", "news-sitemap", "pages-sitemap", "tags-sitemap", "html-sitemap",
+     "archive", "month"}
+)  # fmt: skip
+# Numbered pages: past the last one, a page that is still there starts a probe for more.
+NUMBERED = frozenset({"listing", "shard", "month"})
 
 
 @dataclasses.dataclass(frozen=True, order=True, slots=True)
@@ -147,8 +167,8 @@ class Page:
     """One generated output, identified by what it is (not by bytes)."""
 
     kind: PageKind
-    listing: str = ""  # listing name for listing/feed pages ("home", "category/x", "tag/y")
-    number: int = 0  # numbered page K (0: front page), or shard N
+    listing: str = ""  # listing name ("home", "category/x", "tag/y"), or month "YYYY-MM"
+    number: int = 0  # numbered page K (0: front page), shard K, tag-index page K
     name: str = ""  # article slug, or static asset key
 
     @property
@@ -162,6 +182,12 @@ class Page:
             return f"{ARTICLE_PREFIX}/{self.name}/index.html"
         if self.kind == "shard":
             return shard_key(self.number)
+        if self.kind == "tags-sitemap":
+            return f"sitemaps/tags-{self.number}.xml"
+        if self.kind == "html-sitemap" and self.number:
+            return sitemap_tags_path(self.number).lstrip("/") + "index.html"
+        if self.kind == "month":
+            return archive_path(self.listing, self.number).lstrip("/") + "index.html"
         return _FIXED_KEYS.get(self.kind, self.name)
 
     @property
@@ -169,14 +195,8 @@ class Page:
         """The listing whose head ``version`` tells whether this page may be stale ("" none)."""
         if self.kind in ("listing", "feed"):
             return self.listing
-        if self.kind in ("shard", "sitemap-index", "news-sitemap"):
-            return HOME
-        return ""
+        return HOME if self.kind in _HOME_GUARDED else ""
 
-
-SUMMARY_PAGES: frozenset[Page] = frozenset(
-    {Page("pages-sitemap"), Page("html-sitemap"), Page("archive")}
-)
 
 _FIXED_KEYS = {
     "sitemap-index": "sitemap.xml",
@@ -204,14 +224,9 @@ def shard_key(number: int) -> str:
     return f"sitemaps/articles-{number}.xml"
 
 
-def shard_meta_key(number: int) -> str:
-    """Private record of a shard's URL count and lastmod: the index reads these instead of
-    every shard (written with the shard, from the same members, so it is never staler)."""
-    return f"{INTERNAL_PREFIX}sitemaps/articles-{number}.json"
-
-
-def _pages(count: int, size: int) -> int:
-    return math.ceil(count / size) if count > 0 else 0
+def tags_record_key(number: int) -> str:
+    """Private record of the tags tag-index page ``number`` shows (written with the page)."""
+    return f"{INTERNAL_PREFIX}sitemap/tags-{number}.json"
 
 
 def _has_feed(listing: str) -> bool:
@@ -230,35 +245,87 @@ Built = list[tuple[str, Output | None]]
 
 
 # ------------------------------------------------------------------------------------------
-# Reading listings by position
+# Reading paged collections
 
 
-class ListingReader:
-    """One listing as read at one moment: its head, and members by 0-based position.
+class PagedReader:
+    """One paged collection as read at one moment: its head, its page boundaries (cached),
+    and the members of one page at a time (``members``: the listing it pages; ``low``/
+    ``high`` clip a month to its dates)."""
 
-    Reads start at the newest end (where publishes happen) and are cached, so the front page,
-    the last numbered page, the feed and positions of new articles share one query. A page in
-    the middle is read around an *anchor* (a changed article whose position is known), never
-    by walking from either end.
-    """
+    def __init__(
+        self,
+        store: ArticleStore,
+        name: str,
+        members: str,
+        low: str = SENTINEL,
+        high: str | None = None,
+    ) -> None:
+        self.store = store
+        self.name = name
+        self.members = members
+        self.low = low
+        self.high = high
+        self.head: ListingHead = store.head(name)
+        self.version = self.head.version
+        self.count = max(self.head.count, 0)
+        self.pages = self.head.pages if self.count else 0
+        self.epoch = self.head.epoch
+        self._starts: dict[int, str] = {1: SENTINEL}
+        if self.pages:
+            self._starts[self.pages] = self.head.last_start
+
+    def start(self, number: int) -> str:
+        """Where page ``number`` starts (one query for a page before the last, then cached)."""
+        if number not in self._starts:
+            found = self.store.page_starts(self.name, self.epoch, number, number + 1)
+            self._starts.update(found)
+            self._starts.setdefault(number, SENTINEL)  # a race: the caller's guard re-runs
+        return self._starts[number]
+
+    def stop(self, number: int) -> str | None:
+        return None if number >= self.pages else self.start(number + 1)
+
+    def page_of(self, key: str) -> int:
+        if self.pages == 0:
+            return 1
+        if key >= self.head.last_start:
+            return self.pages
+        return self.store.page_of(self.name, self.epoch, key)
+
+    def opened_by(self, number: int, key: str) -> bool:
+        """Whether page ``number`` was opened by the article with sort key ``key``."""
+        return number >= 2 and self.start(number) == key
+
+    def page(self, number: int) -> list[Article]:
+        """Members of page ``number``, oldest first (its boundaries: at most one query)."""
+        if not 1 <= number <= self.pages:
+            return []
+        start, stop = max(self.start(number), self.low), self.stop(number)
+        if self.high is not None and (stop is None or stop > self.high):
+            stop = self.high
+        if stop is not None and stop <= start:
+            return []
+        return self.store.between(self.members, start, stop)
+
+
+class ListingReader(PagedReader):
+    """A listing: pages, plus its newest members (front page, feed), read once from the
+    newest end and cached."""
 
     def __init__(self, store: ArticleStore, listing: str, probe: int) -> None:
-        self.store = store
+        super().__init__(store, listing, listing)
         self.listing = listing
-        head = store.head(listing)
-        self.version = head.version
-        self.count = max(head.count, 0)
-        self.probe = probe  # members read from the newest end to locate a sort key
+        self.probe = probe  # members read from the newest end at once
         self._tail: list[Article] = []  # the newest members, oldest first
-        self._keys: list[str] = []  # sort keys of the newest len(_keys) members (lazily)
         self._complete = self.count == 0
-        self._positions: dict[str, int] = {}
 
     def tail(self, n: int) -> list[Article]:
         """The newest ``n`` members, oldest first."""
         n = min(max(n, 0), self.count)
         missing = n - len(self._tail)
         if missing > 0 and not self._complete:
+            missing = max(missing, self.probe - len(self._tail))
             before = self._tail[0].sort_key if self._tail else None
             more = self.store.newest(self.listing, missing, before=before)
             more.reverse()
@@ -268,81 +335,35 @@ class ListingReader:
                 # members are the truth; the version re-check makes the caller run again.
                 self.count = len(self._tail)
                 self._complete = True
-            elif len(self._tail) >= self.count:
-                self._complete = True
         return self._tail[max(0, len(self._tail) - n) :]
 
-    def position(self, sort_key: str) -> int:
-        """0-based position of ``sort_key`` (where it is, or would be, in the listing)."""
-        known = self._positions.get(sort_key)
-        if known is not None:
-            return known
-        tail = self.tail(self.probe)
-        keys = self._sort_keys()
-        if tail and (self._complete or sort_key >= keys[0]):
-            offset = self.count - len(self._tail)
-            position = offset + bisect.bisect_left(keys, sort_key)
-        elif not tail:
-            position = 0
-        else:
-            # Far from the newest end: count what lies before it (cheap for old positions).
-            position = self.store.count_before(self.listing, sort_key)
-        self._positions[sort_key] = position
-        return position
+    def threshold(self, n: int) -> str:
+        """Sort key of the ``n``-th newest member: keys >= it are among the newest ``n``."""
+        tail = self.tail(n)
+        return tail[0].sort_key if len(tail) >= n else SENTINEL
 
-    def _sort_keys(self) -> list[str]:
-        """Sort keys of every cached member (computed once: a whole listing may be cached)."""
-        missing = len(self._tail) - len(self._keys)
-        if missing > 0:
-            self._keys[:0] = [sort_key(a) for a in self._tail[:missing]]
-        return self._keys
-
-    def range(self, start: int, stop: int) -> list[Article]:
-        """Members at positions ``[start, stop)``, oldest first."""
-        start, stop = max(start, 0), min(stop, self.count)
-        if start >= stop:
-            return []
-        anchor = self._anchor(start, stop)
-        cached_from = self.count - len(self._tail)
-        far = self.count - start > 2 * (stop - start)
-        if start < cached_from and anchor is not None and far:
-            return self._around(anchor[0], anchor[1], start, stop)
-        self.tail(self.count - start)
-        cached_from = self.count - len(self._tail)
-        stop = min(stop, self.count)
-        return self._tail[max(start - cached_from, 0) : max(stop - cached_from, 0)]
-
-    def _anchor(self, start: int, stop: int) -> tuple[str, int] | None:
-        for key, position in sorted(self._positions.items(), key=lambda kv: kv[1]):
-            if start <= position <= stop:
-                return key, position
-        return None
-
-    def _around(self, key: str, position: int, start: int, stop: int) -> list[Article]:
-        older = (
-            self.store.newest(self.listing, position - start, before=key)
-            if position > start
-            else []
-        )
-        older.reverse()
-        if position >= stop:
-            return older[: stop - start]
-        if older:
-            after: str | None = older[-1].sort_key
-        elif position == 0:
-            after = None
-        else:
-            previous = self.store.newest(self.listing, 1, before=key)
-            after = previous[0].sort_key if previous else None
-        return older + self.store.oldest(self.listing, stop - position, after=after)
+    def page(self, number: int) -> list[Article]:
+        last = self.head.last_count
+        if number == self.pages and last + 1 <= max(self.probe, len(self._tail)):
+            # The last page is the newest ``last_count`` members: usually already read.
+            tail = self.tail(last + 1)
+            start = self.head.last_start
+            if len(tail) == last + 1 and tail[0].sort_key < start:
+                return tail[1:]
+            if len(tail) <= last:  # the whole listing is on this page
+                return [a for a in tail if a.sort_key >= start]
+        return super().page(number)
 
 
 # ------------------------------------------------------------------------------------------
-# The build context: settings, theme, ports and per-listing readers
+# The build context: settings, theme, ports and per-collection readers
 
 
 class BuildContext:
-    """Everything a builder needs. Readers are cached per listing until ``refresh``."""
+    """Everything a builder needs. Readers are cached per listing until ``refresh``.
+
+    ``shard_size`` is accepted for compatibility and unused: shard boundaries are kept in the
+    table (``paging.Paging.shard_size`` when they are made)."""
 
     def __init__(
         self,
@@ -362,12 +383,13 @@ class BuildContext:
         self.theme = theme
         self.now = now
         self.shard_size = shard_size
-        self.zone = _zone(settings.timezone)
         self._readers: dict[str, ListingReader] = {}
+        self._collections: dict[str, PagedReader] = {}
         self._hot: list[HotItem] | None = None
         self._news: list[Article] | None = None
-        self._counts: dict[str, tuple[int, str]] | None = None
-        self.shard_lastmod: dict[int, dt.datetime | None] = {}
+        self._records: dict[int, frozenset[str] | None] = {}
+        self._tag_pages: dict[int, list[IndexEntry]] = {}
+        self._categories: list[str] | None = None
 
     @property
     def page_size(self) -> int:
@@ -380,17 +402,44 @@ class BuildContext:
             reader = self._readers[listing] = ListingReader(self.store, listing, probe)
         return reader
 
+    def collection(self, name: str) -> PagedReader:
+        """``SITEMAP`` or ``TAG_INDEX`` (pages of home members / of tag-index entries)."""
+        reader = self._collections.get(name)
+        if reader is None:
+            members = TAG_INDEX if name == TAG_INDEX else HOME
+            reader = self._collections[name] = PagedReader(self.store, name, members)
+        return reader
+
+    def month(self, label: str) -> PagedReader:
+        name = month_collection(label)
+        reader = self._collections.get(name)
+        if reader is None:
+            low, high = month_bounds(label, self.home_zone())
+            reader = PagedReader(self.store, name, HOME, low, high)
+            self._collections[name] = reader
+        return reader
+
+    def home_zone(self) -> dt.tzinfo:
+        """The zone home's archive months are cut in (fixed by its first article)."""
+        return zone(self.reader(HOME).head.tz or self.settings.timezone)
+
     def refresh(self, listing: str) -> None:
         """Forget what was read of ``listing`` (its head moved: read it again)."""
         self._readers.pop(listing, None)
         if listing == HOME:
+            self._collections.clear()
             self._news = None
-            self.shard_lastmod.clear()
-        self._counts = None
+            self._records.clear()
+            self._tag_pages.clear()
+            self._categories = None
 
     def hot_items(self) -> list[HotItem]:
+        """The home page's hot block, without articles that are no longer live (the lists
+        are refreshed every few minutes; a deleted article must not be linked meanwhile)."""
         if self._hot is None:
-            self._hot = self.hot.get(HOT_WINDOW)
+            items = self.hot.get(HOT_WINDOW)
+            live = self.store.get_articles([i.slug for i in items]) if items else {}
+            self._hot = [i for i in items if i.slug in live and live[i.slug].is_listed]
         return self._hot
 
     def news_articles(self) -> list[Article]:
@@ -407,53 +456,49 @@ class BuildContext:
             self._news = [a for a in reversed(tail) if a.date >= cutoff]
         return self._news
 
-    def listing_counts(self) -> dict[str, tuple[int, str]]:
-        """Every category and tag listing: (members, label). O(listings) reads: summaries only."""
-        if self._counts is None:
-            counts: dict[str, tuple[int, str]] = {}
-            names = set(self.store.listings()) | {
-                f"category/{c.key}" for c in self.settings.categories
-            }
-            for listing in sorted(names):
-                if not listing.startswith(("category/", "tag/")):
-                    continue
-                count = max(self.store.head(listing).count, 0)
-                if listing.startswith("category/"):
-                    label = self.settings.category_label(listing.removeprefix("category/"))
-                elif count:
-                    label = _tag_label(listing, self.store.newest(listing, 1))
-                else:
-                    label = ""
-                counts[listing] = (count, label)
-            self._counts = counts
-        return self._counts
+    def _present(self, entries: list[IndexEntry]) -> list[IndexEntry]:
+        """The entries whose listing has members (one batch read of their heads)."""
+        heads = self.store.heads([e.listing for e in entries]) if entries else {}
+        return [e for e in entries if heads[e.listing].count > 0]
+
+    def tag_page(self, number: int) -> list[IndexEntry]:
+        """Tags of tag-index page ``number`` that have articles, by label."""
+        if number not in self._tag_pages:
+            index = self.collection(TAG_INDEX)
+            entries: list[IndexEntry] = []
+            if 1 <= number <= index.pages:
+                entries = self.store.index_entries("tag", index.start(number), index.stop(number))
+            present = self._present(entries)
+            self._tag_pages[number] = sorted(present, key=lambda e: (e.label.casefold(), e.listing))
+        return self._tag_pages[number]
+
+    def tags_shown(self, number: int) -> frozenset[str] | None:
+        """The tag listings tag-index page ``number`` showed when last built (its record)."""
+        if number not in self._records:
+            raw = self.site.read(tags_record_key(number))
+            shown: frozenset[str] | None = None
+            if raw is not None:
+                try:
+                    shown = frozenset(str(name) for name in json.loads(raw)["present"])
+                except (ValueError, KeyError, TypeError):
+                    shown = None  # unreadable: rebuild the page
+            self._records[number] = shown
+        return self._records[number]
+
+    def other_categories(self) -> list[str]:
+        """Keys of categories that have articles but are not in the settings, sorted."""
+        if self._categories is None:
+            known = {f"category/{c.key}" for c in self.settings.categories}
+            entries = self.store.index_entries("category", SENTINEL, None)
+            others = [e for e in entries if e.listing not in known]
+            keys = [e.listing.removeprefix("category/") for e in self._present(others)]
+            self._categories = sorted(keys)
+        return self._categories
 
 
-def sort_key(article: Article) -> str:
-    """``Article.sort_key``, minus strftime (see sitemaps.w3c_time): full rebuilds need one
-    per member of every listing."""
-    return f"{sitemaps.w3c_time(article.date)}#{article.slug}"
-
-
-def _zone(name: str) -> dt.tzinfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return dt.UTC
-
-
-def month_label(date: dt.datetime, zone: dt.tzinfo) -> str:
-    """Archive month of a date, in the site's time zone (as pages show dates)."""
-    local = date.astimezone(zone)
-    return f"{local.year:04d}-{local.month:02d}"
-
-
-def month_bounds(label: str, zone: dt.tzinfo) -> tuple[str, str]:
-    """Sort-key bounds ``[start, end)`` of a month: keys are ``<UTC ISO date>#<slug>``."""
-    year, month = (int(part) for part in label.split("-"))
-    start = dt.datetime(year, month, 1, tzinfo=zone)
-    end = dt.datetime(year + month // 12, month % 12 + 1, 1, tzinfo=zone)
-    return format_time(start), format_time(end)
+def listing_page_count(ctx: BuildContext, listing: str) -> int:
+    """Numbered pages of ``listing`` (0 when it has no members)."""
+    return ctx.reader(listing).pages
 
 
 def _tag_label(listing: str, members: Iterable[Article]) -> str:
@@ -473,7 +518,7 @@ def _tag_label(listing: str, members: Iterable[Article]) -> str:
 @dataclasses.dataclass(slots=True)
 class ListingPlan:
     pages: set[Page] = dataclasses.field(default_factory=set)
-    summaries: set[Page] = dataclasses.field(default_factory=set)
+    summaries: set[Page] = dataclasses.field(default_factory=set)  # kept for callers; empty
 
 
 def touched_listings(changes: Iterable[Change]) -> list[str]:
@@ -484,95 +529,102 @@ def touched_listings(changes: Iterable[Change]) -> list[str]:
     return sorted(name for name in names if has_pages(name))
 
 
-def _summaries() -> set[Page]:
-    return {Page("html-sitemap"), Page("pages-sitemap")}
+def _is_settings_category(ctx: BuildContext, listing: str) -> bool:
+    key = listing.removeprefix("category/")
+    return listing.startswith("category/") and any(c.key == key for c in ctx.settings.categories)
 
 
 def plan_listing(ctx: BuildContext, listing: str, changes: Sequence[Change]) -> ListingPlan:
-    """Pages of ``listing`` (and, for home, the sitemaps) that ``changes`` may have changed,
-    located in the listing as it is now."""
+    """Pages of ``listing`` that ``changes`` may have changed, found in the listing as it is
+    now (for home also the sitemaps, the archive and the summary pages)."""
     plan = ListingPlan()
     reader = ctx.reader(listing)
     size = ctx.page_size
-    shard_size = ctx.shard_size
-    count = reader.count
-    moved_from: int | None = None  # first numbered page whose members shifted
-    shard_from: int | None = None
-    front = feed = False
-    added = 0
-    left = False
-    months: dict[str, int] = {}  # month -> articles this batch added to it (home only)
+    moved = False  # membership changed (not only an edit in place)
+    keys: list[tuple[Article, bool]] = []  # (image, its place changed)
     for old, new in changes:
         was = old is not None and listing in listings_of(old)
         now_in = new is not None and listing in listings_of(new)
         if not (was or now_in):
             continue
         if was and now_in and old is not None and new is not None and old.sort_key == new.sort_key:
-            if old == new:
-                continue  # an identical write: nothing to show differently
-            # Same place, new data: only the page holding it (and the newest views).
-            position = reader.position(new.sort_key)
-            plan.pages.add(Page("listing", listing, position // size + 1))
-            front = front or position >= count - size
-            feed = feed or position >= count - FEED_SIZE
-            if listing == HOME:
-                plan.pages.add(Page("shard", number=position // shard_size + 1))
+            if old != new:
+                keys.append((new, False))  # same place, new data
             continue
-        front = True
-        added += int(now_in and not was)
-        left = left or (was and not now_in)
-        for article, member in ((old, was), (new, now_in)):
-            if article is None or not member:
-                continue
-            position = reader.position(article.sort_key)
-            # Members from `position` on shift by one. The page holding position-1 changes
-            # too when `position` starts a page: it may stop (or start) being the newest
-            # numbered page, whose "newer" link goes to the front page.
-            first = max(position - 1, 0) // size + 1
-            moved_from = first if moved_from is None else min(moved_from, first)
-            shard = position // shard_size + 1
-            shard_from = shard if shard_from is None else min(shard_from, shard)
-            feed = feed or position >= count - FEED_SIZE - 1
-        if listing == HOME:
-            if was and old is not None:
-                months.setdefault(month_label(old.date, ctx.zone), 0)
-            if now_in and new is not None:
-                label = month_label(new.date, ctx.zone)
-                moved_month = not was or old is None or month_label(old.date, ctx.zone) != label
-                months[label] = months.get(label, 0) + int(moved_month)
+        moved = True
+        keys += [(image, True) for image, member in ((old, was), (new, now_in)) if member and image]
 
-    if front:
-        plan.pages.add(Page("listing", listing, 0))
-    if moved_from is not None:
-        last = _pages(reader.count, size)
-        # One past the end: deleting it (if it exists) starts the probe for stale pages.
-        plan.pages.update(Page("listing", listing, k) for k in range(moved_from, last + 2))
-    if feed and _has_feed(listing):
-        plan.pages.add(Page("feed", listing))
-    if listing == HOME:
-        if shard_from is not None:
-            last = _pages(reader.count, shard_size)
-            plan.pages.update(Page("shard", number=n) for n in range(shard_from, last + 2))
-        if plan.pages:
-            # News drops articles as they age past 48 hours: refresh it with any home change.
-            plan.pages.update({Page("news-sitemap"), Page("sitemap-index")})
-        if left or _month_set_changed(ctx, months):
-            plan.summaries.add(Page("archive"))
-    elif moved_from is not None and (reader.count == 0 or reader.count <= added):
-        # The listing may just have appeared or emptied: the sitemaps that list listings.
-        plan.summaries |= _summaries()
+    for image, placed in keys:
+        key = image.sort_key
+        number = reader.page_of(key)
+        plan.pages.add(Page("listing", listing, number))
+        if placed and reader.opened_by(number, key):
+            plan.pages.add(Page("listing", listing, number - 1))  # its "newer" link moved
+        if key >= reader.threshold(size):
+            plan.pages.add(Page("listing", listing, 0))
+        if _has_feed(listing) and key >= reader.threshold(FEED_SIZE):
+            plan.pages.add(Page("feed", listing))
+    if moved and (reader.count == 0 or reader.epoch > 0):
+        # Emptied (or emptied once): old pages past the end are deleted by the probe.
+        plan.pages |= {Page("listing", listing, 0), Page("listing", listing, reader.pages + 1)}
+        if _has_feed(listing):
+            plan.pages.add(Page("feed", listing))
+    if listing == HOME and keys:
+        plan.pages |= _home_pages(ctx, keys, moved)
+        plan.pages |= _summary_changes(ctx, changes)
     return plan
 
 
-def _month_set_changed(ctx: BuildContext, months: dict[str, int]) -> bool:
-    """Whether a month of the archive may have appeared (all its members are new) or emptied."""
-    for label, added in sorted(months.items()):
-        start, end = month_bounds(label, ctx.zone)
-        members = ctx.store.oldest(HOME, added + 1, after=start)
-        in_month = sum(1 for a in members if a.sort_key < end)
-        if in_month == 0 or in_month <= added:
-            return True
-    return False
+def _home_pages(ctx: BuildContext, keys: list[tuple[Article, bool]], moved: bool) -> set[Page]:
+    """Sitemap shards, archive months and the pages summing them up, for changes of home."""
+    pages = {Page("sitemap-index"), Page("news-sitemap")}
+    shards = ctx.collection(SITEMAP)
+    tz = ctx.home_zone()
+    for image, placed in keys:
+        key = image.sort_key
+        pages.add(Page("shard", number=shards.page_of(key)))
+        label = month_label(image.date, tz)
+        month = ctx.month(label)
+        number = month.page_of(key)
+        pages.add(Page("month", label, number))
+        if placed and month.opened_by(number, key):
+            pages.add(Page("month", label, number - 1))
+        if placed and (month.count == 0 or month.epoch > 0):
+            pages.add(Page("month", label, month.pages + 1))
+    if moved:
+        pages.add(Page("archive"))  # month counts changed
+        if shards.count == 0 or shards.epoch > 0:
+            pages.add(Page("shard", number=shards.pages + 1))
+    return pages
+
+
+def _summary_changes(ctx: BuildContext, changes: Sequence[Change]) -> set[Page]:
+    """Tag-index pages whose tags' presence (in the table) differs from what they show (their
+    records), and, if any, ``/sitemap/`` and ``sitemaps/pages.xml``: level-triggered, whichever
+    batch sees the difference first rebuilds them."""
+    names: set[str] = set()
+    for old, new in changes:
+        names |= listings_of(old) ^ listings_of(new)  # presence can change only there
+    pages: set[Page] = set()
+    front = False
+    for listing in sorted(names):
+        if listing.startswith("category/") and not _is_settings_category(ctx, listing):
+            front = True
+        if not listing.startswith("tag/"):
+            continue
+        head = ctx.reader(listing).head
+        number = head.index_page
+        if not number:
+            continue
+        shown = ctx.tags_shown(number)
+        if shown is None or (listing in shown) != (head.count > 0):
+            pages |= {Page("html-sitemap", number=number), Page("tags-sitemap", number=number)}
+            front = True
+        if shown is None and number >= 2:
+            pages.add(Page("html-sitemap", number=number - 1))  # a new page: "newer" link
+    if front:
+        pages |= {Page("html-sitemap"), Page("pages-sitemap")}
+    return pages
 
 
 def _neighbour_listing(article: Article) -> str:
@@ -655,16 +707,31 @@ def affected_pages(ctx: BuildContext, changes: Sequence[Change]) -> list[Page]:
 
 
 def all_listing_pages(ctx: BuildContext, listing: str) -> set[Page]:
-    """Every page of a listing, for a full rebuild (plus one past the end: the stale probe)."""
+    """Every page of a listing, for a full rebuild (plus one past the end, which starts the
+    probe for pages a listing had before it emptied). For home also the sitemap shards, the
+    sitemap index, the news sitemap, the archive index and every month page."""
     reader = ctx.reader(listing)
-    last = _pages(reader.count, ctx.page_size)
-    pages = {Page("listing", listing, k) for k in range(last + 2)}
+    pages = {Page("listing", listing, k) for k in range(reader.pages + 2)}
     if _has_feed(listing):
         pages.add(Page("feed", listing))
     if listing == HOME:
-        shards = _pages(reader.count, ctx.shard_size)
-        pages |= {Page("shard", number=n) for n in range(1, shards + 2)}
-        pages |= {Page("sitemap-index"), Page("news-sitemap")}
+        shards = ctx.collection(SITEMAP)
+        pages |= {Page("shard", number=n) for n in range(1, shards.pages + 2)}
+        pages |= {Page("sitemap-index"), Page("news-sitemap"), Page("archive")}
+        for label, head in ctx.store.months():
+            last = head.pages if head.count > 0 else 0
+            pages |= {Page("month", label, k) for k in range(1, last + 2)}
+    return pages
+
+
+def summary_pages(ctx: BuildContext) -> set[Page]:
+    """The pages that sum up listings: ``/sitemap/`` and its tag pages, ``sitemaps/pages.xml``
+    and ``sitemaps/tags-K.xml``, ``/archive/``. They read the listing index and the month
+    heads, never articles: O(listings / INDEX_PAGE_SIZE + months) reads."""
+    tag_pages = ctx.collection(TAG_INDEX).pages
+    pages = {Page("html-sitemap"), Page("pages-sitemap"), Page("archive")}
+    for number in range(1, tag_pages + 1):
+        pages |= {Page("html-sitemap", number=number), Page("tags-sitemap", number=number)}
     return pages
 
 
@@ -675,13 +742,13 @@ def full_site_pages(ctx: BuildContext) -> tuple[list[str], set[Page]]:
     listings = set(ctx.store.listings()) | {f"category/{c.key}" for c in ctx.settings.categories}
     listings.add(HOME)
     listings = {listing for listing in listings if has_pages(listing)}
-    others = set(SUMMARY_PAGES) | {Page("robots"), Page("not-found")}
+    others = summary_pages(ctx) | {Page("robots"), Page("not-found")}
     others |= {Page("static", name=key) for key in ctx.theme.static_files()}
     return sorted(listings), others
 
 
 def build_order(page: Page) -> tuple[int, Page]:
-    return _ORDER.get(page.kind, 0), page
+    return 0, page
 
 
 # ------------------------------------------------------------------------------------------
@@ -695,17 +762,21 @@ def build(page: Page, ctx: BuildContext) -> Built:
     if page.kind == "feed":
         return [(page.key, _feed(ctx, page.listing))]
     if page.kind == "shard":
-        return _shard(ctx, page.number)
+        return [(page.key, _shard(ctx, page.number))]
     if page.kind == "sitemap-index":
-        return _sitemap_index(ctx)
+        return [(page.key, _sitemap_index(ctx))]
     if page.kind == "news-sitemap":
         return [(page.key, _news(ctx))]
     if page.kind == "pages-sitemap":
         return [(page.key, _pages_sitemap(ctx))]
+    if page.kind == "tags-sitemap":
+        return [(page.key, _tags_sitemap(ctx, page.number))]
     if page.kind == "html-sitemap":
-        return [(page.key, _html_sitemap(ctx))]
+        return _html_sitemap(ctx, page)
     if page.kind == "archive":
         return [(page.key, _archive(ctx))]
+    if page.kind == "month":
+        return [(page.key, _month(ctx, page.listing, page.number))]
     if page.kind == "robots":
         return [(page.key, _robots(ctx))]
     if page.kind == "not-found":
@@ -720,17 +791,16 @@ def _html(text: str) -> Output:
     return Output(text.encode("utf-8"), HTML, CACHE_PAGE)
 
 
+def _xml(data: bytes) -> Output:
+    return Output(data, sitemaps.SITEMAP_TYPE, CACHE_PAGE)
+
+
 def _listing_title(ctx: BuildContext, listing: str, members: Sequence[Article]) -> str:
     if listing == HOME:
         return HOME_PAGES_TITLE
     if listing.startswith("category/"):
         return ctx.settings.category_label(listing.removeprefix("category/"))
-    return _tag_label(listing, members)
-
-
-def _is_settings_category(ctx: BuildContext, listing: str) -> bool:
-    key = listing.removeprefix("category/")
-    return listing.startswith("category/") and any(c.key == key for c in ctx.settings.categories)
+    return _tag_label(listing, members or ctx.reader(listing).tail(1))
 
 
 def _feed_path(listing: str) -> str | None:
@@ -743,9 +813,10 @@ def _listing(ctx: BuildContext, listing: str, number: int) -> Output | None:
     base = listing_base(listing)
     if number == 0:
         newest = reader.tail(size)[::-1]
-        pages = _pages(reader.count, size)
         if listing == HOME:
-            return _html(ctx.theme.home_page(articles=newest, pages=pages, hot=ctx.hot_items()))
+            return _html(
+                ctx.theme.home_page(articles=newest, pages=reader.pages, hot=ctx.hot_items())
+            )
         if reader.count == 0 and not _is_settings_category(ctx, listing):
             return None  # a tag (or unknown category) with no articles has no page
         return _html(
@@ -754,23 +825,21 @@ def _listing(ctx: BuildContext, listing: str, number: int) -> Output | None:
                 path=base,
                 articles=newest,
                 page=None,
-                pages=pages,
+                pages=reader.pages,
                 base_path=base,
                 feed_path=_feed_path(listing),
             )
         )
-    members = reader.range((number - 1) * size, number * size)
-    pages = _pages(reader.count, size)
-    if number > pages or not members:
+    if number > reader.pages:
         return None
-    shown = members[::-1]  # newest first on every page, like the front page
+    shown = reader.page(number)[::-1]  # newest first on every page, like the front page
     return _html(
         ctx.theme.listing_page(
             title=_listing_title(ctx, listing, shown),
             path=f"{base}page/{number}/",
             articles=shown,
             page=number,
-            pages=pages,
+            pages=reader.pages,
             base_path=base,
             feed_path=_feed_path(listing),
         )
@@ -800,54 +869,34 @@ def _feed(ctx: BuildContext, listing: str) -> Output | None:
     return Output(data, FEED_TYPE, CACHE_PAGE)
 
 
-def _shard(ctx: BuildContext, number: int) -> Built:
-    reader = ctx.reader(HOME)
-    size = ctx.shard_size
-    members = reader.range((number - 1) * size, number * size)
-    if number > _pages(reader.count, size) or not members:
-        ctx.shard_lastmod[number] = None
-        return [(shard_key(number), None), (shard_meta_key(number), None)]
-    lastmod = max(sitemaps.lastmod_of(a) for a in members)
-    ctx.shard_lastmod[number] = lastmod
-    meta = json.dumps({"urls": len(members), "lastmod": format_time(lastmod)}, sort_keys=True)
-    data = sitemaps.article_urlset(ctx.settings, members)
-    return [
-        (shard_key(number), Output(data, sitemaps.SITEMAP_TYPE, CACHE_PAGE)),
-        (shard_meta_key(number), Output(meta.encode("utf-8"), JSON, CACHE_PAGE)),
-    ]
+def _shard(ctx: BuildContext, number: int) -> Output | None:
+    shards = ctx.collection(SITEMAP)
+    members = shards.page(number) if number <= shards.pages else []
+    if not members:
+        return None  # the schema needs at least one URL; the index leaves it out too
+    return _xml(sitemaps.article_urlset(ctx.settings, members))
 
 
-def _shard_lastmod(ctx: BuildContext, number: int, extra: Built) -> dt.datetime | None:
-    """A shard's lastmod: built in this run, else from its private record, else rebuilt."""
-    if number in ctx.shard_lastmod:
-        return ctx.shard_lastmod[number]
-    raw = ctx.site.read(shard_meta_key(number))
-    if raw is not None:
-        try:
-            return dt.datetime.fromisoformat(str(json.loads(raw)["lastmod"]).replace("Z", "+00:00"))
-        except (ValueError, KeyError, TypeError):
-            pass  # unreadable: rebuild the shard below
-    extra.extend(_shard(ctx, number))
-    return ctx.shard_lastmod.get(number)
-
-
-def _sitemap_index(ctx: BuildContext) -> Built:
-    reader = ctx.reader(HOME)
+def _sitemap_index(ctx: BuildContext) -> Output:
+    shards = ctx.collection(SITEMAP)
     settings = ctx.settings
-    extra: Built = []
     entries: list[sitemaps.UrlEntry] = []
-    for number in range(1, _pages(reader.count, ctx.shard_size) + 1):
-        lastmod = _shard_lastmod(ctx, number, extra)
-        entries.append(sitemaps.UrlEntry(absolute_url(settings, f"/{shard_key(number)}"), lastmod))
+    for number in range(1, shards.pages + 1):
+        urls, lastmod = shards.head.shards.get(number, (0, ""))
+        if urls > 0:
+            when = dt.datetime.fromisoformat(lastmod.replace("Z", "+00:00")) if lastmod else None
+            entries.append(sitemaps.UrlEntry(absolute_url(settings, f"/{shard_key(number)}"), when))
     news = ctx.news_articles()
     if news:
         newest = max(sitemaps.lastmod_of(a) for a in news)
         entries.append(sitemaps.UrlEntry(absolute_url(settings, "/sitemaps/news.xml"), newest))
-    # pages.xml is always there (it lists at least the home page); it carries no lastmod:
-    # its entries are front pages whose content changes with every publish.
+    # pages.xml and tags-K.xml carry no lastmod: their entries are front pages whose content
+    # changes with every publish.
     entries.append(sitemaps.UrlEntry(absolute_url(settings, "/sitemaps/pages.xml")))
-    data = sitemaps.sitemap_index(entries)
-    return [*extra, ("sitemap.xml", Output(data, sitemaps.SITEMAP_TYPE, CACHE_PAGE))]
+    for number in range(1, ctx.collection(TAG_INDEX).pages + 1):
+        loc = absolute_url(settings, f"/{Page('tags-sitemap', number=number).key}")
+        entries.append(sitemaps.UrlEntry(loc))
+    return _xml(sitemaps.sitemap_index(entries))
 
 
 def _news(ctx: BuildContext) -> Output | None:
@@ -859,48 +908,67 @@ def _news(ctx: BuildContext) -> Output | None:
         name=ctx.settings.name,
         language=ctx.settings.language,
     )
-    return Output(data, sitemaps.SITEMAP_TYPE, CACHE_PAGE)
+    return _xml(data)
 
 
-def _visible_listings(ctx: BuildContext) -> list[tuple[str, int, str]]:
-    """Category and tag listings that have a front page: (listing, count, label)."""
-    shown = []
-    for listing, (count, label) in ctx.listing_counts().items():
-        if count > 0 or _is_settings_category(ctx, listing):
-            shown.append((listing, count, label))
-    return shown
+def _categories(ctx: BuildContext) -> list[Category]:
+    """Settings categories (navigation order), then others that have articles, by key."""
+    others = ctx.other_categories()
+    return [*ctx.settings.categories, *(Category(key, key) for key in others)]
 
 
 def _pages_sitemap(ctx: BuildContext) -> Output:
-    settings = ctx.settings
     paths = ["/", "/archive/", "/sitemap/"]
-    paths += [listing_base(listing) for listing, _, _ in _visible_listings(ctx)]
-    entries = [sitemaps.UrlEntry(absolute_url(settings, p)) for p in paths]
-    return Output(sitemaps.urlset(entries), sitemaps.SITEMAP_TYPE, CACHE_PAGE)
+    paths += [f"/category/{c.key}/" for c in _categories(ctx)]
+    entries = [sitemaps.UrlEntry(absolute_url(ctx.settings, p)) for p in paths]
+    return _xml(sitemaps.urlset(entries))
 
 
-def _html_sitemap(ctx: BuildContext) -> Output:
-    settings = ctx.settings
-    order = {f"category/{c.key}": i for i, c in enumerate(settings.categories)}
-    categories: list[tuple[Category, int]] = []
-    tags: list[tuple[str, str, int]] = []
-    for listing, count, label in _visible_listings(ctx):
-        if listing.startswith("category/"):
-            categories.append((Category(listing.removeprefix("category/"), label), count))
-        else:
-            tags.append((label, listing.removeprefix("tag/"), count))
-    # Settings order for categories (as in the navigation), then any others by key.
-    categories.sort(key=lambda c: (order.get(f"category/{c[0].key}", len(order)), c[0].key))
-    tags.sort(key=lambda t: (t[0].casefold(), t[1]))
-    return _html(ctx.theme.sitemap_page(categories=categories, tags=tags))
+def _tags_sitemap(ctx: BuildContext, number: int) -> Output | None:
+    if number > ctx.collection(TAG_INDEX).pages:
+        return None
+    paths = [listing_base(e.listing) for e in ctx.tag_page(number)]
+    paths.append(sitemap_tags_path(number))  # never empty: the schema needs one URL
+    return _xml(sitemaps.urlset(sitemaps.UrlEntry(absolute_url(ctx.settings, p)) for p in paths))
+
+
+def _html_sitemap(ctx: BuildContext, page: Page) -> Built:
+    tag_pages = ctx.collection(TAG_INDEX).pages
+    if page.number == 0:
+        categories: list[tuple[Category, int | None]] = [(c, None) for c in _categories(ctx)]
+        inline = ctx.tag_page(1) if tag_pages == 1 else []
+        tags: list[tuple[str, str, int | None]] = [
+            (e.label, e.listing.removeprefix("tag/"), None) for e in inline
+        ]
+        pages = tag_pages if tag_pages > 1 else 0
+        html = ctx.theme.sitemap_page(categories=categories, tags=tags, tag_pages=pages)
+        return [(page.key, _html(html))]
+    record = tags_record_key(page.number)
+    if page.number > tag_pages:
+        return [(page.key, None), (record, None)]
+    present = ctx.tag_page(page.number)
+    shown_tags = [(e.label, e.listing.removeprefix("tag/")) for e in present]
+    html = ctx.theme.sitemap_tags_page(tags=shown_tags, page=page.number, pages=tag_pages)
+    shown = json.dumps({"present": sorted(e.listing for e in present)}, ensure_ascii=False)
+    return [
+        (page.key, _html(html)),
+        (record, Output(shown.encode("utf-8"), JSON, CACHE_PAGE)),
+    ]
 
 
 def _archive(ctx: BuildContext) -> Output:
-    reader = ctx.reader(HOME)
-    months: dict[str, list[Article]] = {}
-    for article in reversed(reader.tail(reader.count)):  # newest first
-        months.setdefault(month_label(article.date, ctx.zone), []).append(article)
-    return _html(ctx.theme.archive_page(months=list(months.items())))
+    months = [(label, head.count) for label, head in ctx.store.months() if head.count > 0]
+    return _html(ctx.theme.archive_page(months=months[::-1]))  # newest first
+
+
+def _month(ctx: BuildContext, label: str, number: int) -> Output | None:
+    month = ctx.month(label)
+    if number > month.pages or number < 1:
+        return None
+    shown = month.page(number)[::-1]
+    return _html(
+        ctx.theme.archive_month_page(label=label, articles=shown, page=number, pages=month.pages)
+    )
 
 
 def _robots(ctx: BuildContext) -> Output:

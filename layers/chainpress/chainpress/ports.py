@@ -6,10 +6,11 @@ Adapters: ``chainpress.aws`` (S3, DynamoDB, CloudFront) and ``chainpress_dev.mem
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Protocol
 
 from chainpress.model import Article, Problem
+from chainpress.paging import DEFAULT_PAGING, IndexEntry, ListingHead, Paging
 
 HTML = "text/html; charset=utf-8"
 CACHE_PAGE = "public, max-age=60, s-maxage=300"
@@ -98,6 +99,8 @@ class ArticleChange:
     # The record this source published under an earlier slug (its slug was edited): it is
     # marked removed in the same transaction.
     retired: Article | None = None
+    # Sizes of pages the commit may open, and the archive's zone (paging.py).
+    paging: Paging = DEFAULT_PAGING
 
 
 class ArticleConflict(RuntimeError):
@@ -112,12 +115,6 @@ class SiteSource:
     theme: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ListingHead:
-    count: int = 0
-    version: int = 0
-
-
 class ArticleStore(Protocol):
     def get_article(self, slug: str) -> Article | None: ...
 
@@ -130,7 +127,14 @@ class ArticleStore(Protocol):
         applied, SlugTaken if another live source owns the slug."""
         ...
 
-    def head(self, listing: str) -> ListingHead: ...
+    def head(self, listing: str) -> ListingHead:
+        """The head of a listing or paged collection (``paging.SITEMAP``, an archive month
+        ``archive/YYYY-MM``, ``paging.TAG_INDEX``); a default head when there is none."""
+        ...
+
+    def heads(self, names: Collection[str]) -> dict[str, ListingHead]:
+        """Several heads in one read (a default head for each absent one)."""
+        ...
 
     def newest(self, listing: str, limit: int, before: str | None = None) -> list[Article]:
         """Members of ``listing``, newest first, optionally only sort keys < ``before``."""
@@ -140,16 +144,56 @@ class ArticleStore(Protocol):
         """Members of ``listing``, oldest first, optionally only sort keys > ``after``."""
         ...
 
+    def between(self, listing: str, start: str, stop: str | None) -> list[Article]:
+        """Members with ``start <= sort key < stop`` (no upper bound when None), oldest first:
+        one page of a paged collection."""
+        ...
+
+    def keys_after(self, members: str, key: str, below: str | None, limit: int) -> list[str]:
+        """Up to ``limit`` member keys of a listing (or of ``paging.TAG_INDEX``) that are
+        ``> key`` (and ``< below``), oldest first."""
+        ...
+
+    def page_of(self, collection: str, epoch: int, key: str) -> int:
+        """Number of the page of ``collection`` (at ``epoch``) whose range holds ``key``."""
+        ...
+
+    def page_starts(self, collection: str, epoch: int, first: int, last: int) -> dict[int, str]:
+        """Start keys of pages ``first..last`` that exist (page 1 starts at ``SENTINEL`` and
+        has no stored boundary)."""
+        ...
+
+    def months(self) -> list[tuple[str, ListingHead]]:
+        """Every archive month ever used, ``("2024-05", head)``, oldest first."""
+        ...
+
+    def index_entries(self, kind: str, start: str, stop: str | None) -> list[IndexEntry]:
+        """Listing-index entries of ``kind`` (category, tag, other) with keys in
+        ``[start, stop)``, in order of first use."""
+        ...
+
+    def linking(self, slug: str, after: str, limit: int) -> list[str]:
+        """Slugs of articles whose related list holds ``slug`` (sorted, > ``after``)."""
+        ...
+
+    def set_relink(self, slug: str, after: str) -> None:
+        """Record that the pages linking ``slug`` are re-rendered up to ``after`` (a rebuild
+        continues from there: the record's stream event triggers the next bounded step)."""
+        ...
+
+    def clear_relink(self, slug: str) -> None: ...
+
     def count_before(self, listing: str, sort_key: str) -> int:
         """How many members sort before ``sort_key`` (its 0-based position)."""
         ...
 
     def iter_listing(self, listing: str) -> Iterator[Article]:
-        """Every member, oldest first (full rebuilds)."""
+        """Every member, oldest first (tests and tools; pages never read a whole listing)."""
         ...
 
     def listings(self) -> list[str]:
-        """Every listing that has a head (full rebuilds)."""
+        """Every listing that ever had a member (full rebuilds): a query of the listing
+        index, never a scan."""
         ...
 
     def get_site(self) -> SiteSource:

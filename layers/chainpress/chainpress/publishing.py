@@ -44,6 +44,7 @@ from chainpress.ports import (
     ArticleStore,
     ContentSource,
     HotItem,
+    Paging,
     SiteWriter,
     SlugTaken,
     SourceState,
@@ -554,7 +555,13 @@ def _article(
     if not (redelivered and previous == article and retired is None):
         try:
             store.commit(
-                ArticleChange(source=source, new=article, previous=previous, retired=retired)
+                ArticleChange(
+                    source=source,
+                    new=article,
+                    previous=previous,
+                    retired=retired,
+                    paging=Paging.of(settings),
+                )
             )
         except SlugTaken as exc:  # another file took the slug between our read and commit
             taken = Problem(f"slug {exc.slug} is already used by {exc.owner}")
@@ -954,7 +961,10 @@ def _check_override(store: ArticleStore, name: str, text: str) -> None:
         hot = HotItem(sample.slug, sample.title, sample.url, sample.category, 1)
         theme.hot_page(lists={"24h": [hot]})
         theme.sitemap_page(categories=[(settings.categories[0], 1)], tags=[("Sample", "sample", 1)])
-        theme.archive_page(months=[("2024-01", [sample])])
+        theme.sitemap_page(categories=[(settings.categories[0], None)], tags=[], tag_pages=2)
+        theme.sitemap_tags_page(tags=[("Sample", "sample")], page=1, pages=2)
+        theme.archive_page(months=[("2024-01", 1)])
+        theme.archive_month_page(label="2024-01", articles=[sample], page=1, pages=2)
         theme.not_found_page()
     except Exception as exc:  # any failure of untrusted template code is bad input
         line = getattr(exc, "lineno", None)

@@ -23,6 +23,14 @@ so refreshing it means one transactional write per article, each echoing back th
 stream as a new rebuild, from the function that is supposed to derive pages from the table.
 Related articles that are no longer live are dropped at render time
 (``publishing.render_article_page``); re-publishing an article chooses its list afresh.
+
+**No page links a page that is gone.** The table keeps a reverse related index
+(``relatedby#<A>`` items, written in the commit of every B whose related list holds A). When A
+is deleted, unpublished, renamed (its old slug is retired), re-dated, retitled or comes back,
+the pages of the articles linking A are re-rendered (A dropped, or shown as it is now), at most
+``relink_limit`` of them per batch. The rest continue in later bounded steps: the rebuild
+stores a cursor in the table (``ArticleStore.set_relink``, an ``article#<A>`` item whose
+stream record brings the next step to this function), and removes it when done.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from chainpress.model import Article
 from chainpress.pages import (
-    SUMMARY_PAGES,
+    NUMBERED,
     BuildContext,
     Built,
     Change,
@@ -48,6 +56,7 @@ from chainpress.pages import (
     full_site_pages,
     plan_listing,
     public_path,
+    summary_pages,
     touched_listings,
 )
 from chainpress.ports import INTERNAL_PREFIX, ArticleStore, CdnInvalidator, HotLists, SiteWriter
@@ -66,6 +75,8 @@ __all__ = [
 ]
 
 DEFAULT_WILDCARD_THRESHOLD = 50
+# Pages linking a changed article re-rendered per batch (the rest: later steps, see above).
+DEFAULT_RELINK_LIMIT = 100
 # Plan/build rounds per listing while its head keeps moving (see "Convergence" above).
 MAX_RENDERS = 3
 
@@ -77,7 +88,8 @@ class RebuildPorts:
     hot: HotLists
     cdn: CdnInvalidator | None = None  # None: no distribution, nothing to invalidate
     wildcard_threshold: int = DEFAULT_WILDCARD_THRESHOLD
-    shard_size: int = SHARD_SIZE
+    shard_size: int = SHARD_SIZE  # unused: shard boundaries are kept in the table
+    relink_limit: int = DEFAULT_RELINK_LIMIT
 
 
 @dataclasses.dataclass(slots=True)
@@ -143,10 +155,10 @@ def _build_pages(ctx: BuildContext, session: _Session, pages: Iterable[Page]) ->
         index += 1
         built = build(page, ctx)
         changed = session.apply(built)
-        numbered = page.kind in ("listing", "shard") and page.number > 0
+        numbered = page.kind in NUMBERED and page.number > 0
         if numbered and built[0][1] is None and changed[0]:
-            # A page past the end was still there: the next one may be as well. Listings
-            # only ever grow or shrink at the end, so existing pages are contiguous.
+            # A page past the end was still there (the collection emptied and started again):
+            # the next one may be as well. Existing pages are contiguous.
             following = dataclasses.replace(page, number=page.number + 1)
             if following not in seen:
                 seen.add(following)
@@ -216,20 +228,71 @@ def _republished(changes: Iterable[Change]) -> list[str]:
     return keys
 
 
+def _relink_targets(changes: Iterable[Change]) -> list[str]:
+    """Articles whose linking pages show them differently now: no longer live, live again,
+    retitled or re-dated (related blocks show title, link and date). A brand-new article is
+    nobody's related article yet."""
+    slugs: set[str] = set()
+    for old, new in changes:
+        if old is None or not (old.is_listed or (new is not None and new.is_listed)):
+            continue
+        if (
+            new is None
+            or old.is_listed != new.is_listed
+            or old.title != new.title
+            or old.date != new.date
+        ):
+            slugs.add(old.slug)
+    return sorted(slugs)
+
+
+def _relink(
+    ctx: BuildContext,
+    session: _Session,
+    ports: RebuildPorts,
+    targets: Sequence[tuple[str, str, bool]],
+    done: set[str],
+) -> None:
+    """Re-render the pages linking each target ``(slug, after, continued)``, at most
+    ``relink_limit`` in all; a target with more left gets a cursor for a later step."""
+    budget = ports.relink_limit
+    for slug, after, continued in targets:
+        if budget <= 0:
+            ports.store.set_relink(slug, after)  # all of it in a later step
+            continue
+        found = ports.store.linking(slug, after, budget + 1)
+        step = found[:budget]
+        _write_articles(ctx, session, [s for s in step if s not in done])
+        done.update(step)
+        budget -= len(step)
+        if len(found) > len(step):
+            ports.store.set_relink(slug, step[-1] if step else after)
+        elif continued:
+            ports.store.clear_relink(slug)
+
+
 def rebuild_changes(
-    changes: Sequence[tuple[Article | None, Article | None]], ports: RebuildPorts, now: dt.datetime
+    changes: Sequence[tuple[Article | None, Article | None]],
+    ports: RebuildPorts,
+    now: dt.datetime,
+    *,
+    relinks: Sequence[tuple[str, str]] = (),
 ) -> RebuildReport:
-    """Regenerate every page the ``(old, new)`` record images may have changed."""
+    """Regenerate every page the ``(old, new)`` record images may have changed; ``relinks``
+    are ``(slug, after)`` cursors of relink steps left by earlier batches."""
     pairs: list[Change] = [(old, new) for old, new in changes if old is not None or new is not None]
     ctx = _context(ports, now)
     session = _Session(ports.site)
-    summaries: set[Page] = set()
     for listing in touched_listings(pairs):
         plan = functools.partial(plan_listing, ctx, listing, pairs)
-        summaries |= _converge(ctx, session, listing, plan)
+        _converge(ctx, session, listing, plan)
     articles = sorted(article_pages(ctx.store, pairs))
-    _write_articles(ctx, session, [page.name for page in articles])
-    _build_pages(ctx, session, summaries)
+    slugs = [page.name for page in articles]
+    _write_articles(ctx, session, slugs)
+    targets = [(slug, after, True) for slug, after in relinks]
+    targets += [(slug, "", False) for slug in _relink_targets(pairs)]
+    if targets:
+        _relink(ctx, session, ports, targets, set(slugs))
     return _finish(ports, session, full=False, also=_republished(pairs))
 
 
@@ -258,9 +321,11 @@ def _whole_listing(ctx: BuildContext, listing: str) -> ListingPlan:
 
 
 def rebuild_summaries(ports: RebuildPorts, now: dt.datetime) -> RebuildReport:
-    """The pages that list every listing or every article (``/archive/``, ``/sitemap/``,
-    ``sitemaps/pages.xml``): O(N) reads, so run on a schedule rather than per publish."""
+    """The pages that sum up listings and months (``/archive/``, ``/sitemap/`` and its tag
+    pages, ``sitemaps/pages.xml``, ``sitemaps/tags-K.xml``), from the listing index and the
+    month heads: no article is read. Batches keep them up to date (level-triggered); this is
+    a repair, run on a schedule."""
     ctx = _context(ports, now)
     session = _Session(ports.site)
-    _build_pages(ctx, session, SUMMARY_PAGES)
+    _build_pages(ctx, session, summary_pages(ctx))
     return _finish(ports, session, full=False)

@@ -96,6 +96,16 @@ def tag_path(tag: str) -> str:
     return f"/tag/{tag_key(tag)}/"
 
 
+def archive_path(label: str, page: int = 1) -> str:
+    """URL of a month of the archive (``"2024-05"`` -> ``/archive/2024/05/``) or of its page K."""
+    base = "/archive/" + label.replace("-", "/") + "/"
+    return base if page <= 1 else f"{base}page/{page}/"
+
+
+def sitemap_tags_path(page: int) -> str:
+    return f"/sitemap/tags/{page}/"
+
+
 def page_path(base_path: str, page: int | None) -> str:
     """URL of a listing page: the front page (``None``) or numbered page K (1 is the oldest)."""
     return base_path if page is None else f"{base_path}page/{page}/"
@@ -500,10 +510,13 @@ class Theme:
     def sitemap_page(
         self,
         *,
-        categories: Sequence[tuple[Category, int]],
-        tags: Sequence[tuple[str, str, int]],
+        categories: Sequence[tuple[Category, int | None]],
+        tags: Sequence[tuple[str, str, int | None]],
+        tag_pages: int = 0,
     ) -> str:
-        """HTML sitemap ("Sitemap1"): categories with counts, tags as (label, key, count)."""
+        """HTML sitemap ("Sitemap1"): categories as (category, count or None), tags as (label,
+        key, count or None), and links to ``tag_pages`` pages of tags (``sitemap_tags_page``)
+        when the tags are not listed here."""
         return self._render(
             "sitemap.html",
             categories=[
@@ -513,23 +526,56 @@ class Theme:
             tags=[
                 {"label": label, "url": href(f"/tag/{key}/"), "count": n} for label, key, n in tags
             ],
+            tag_pages=[
+                {"number": k, "url": href(sitemap_tags_path(k))} for k in range(1, tag_pages + 1)
+            ],
             canonical=absolute_url(self.settings, "/sitemap/"),
             feeds=self._feeds(),
         )
 
-    def archive_page(self, *, months: Sequence[tuple[str, Sequence[Article]]]) -> str:
-        """Monthly archive ("Sitemap2"): ``months`` as (label such as "2022-05", articles)."""
+    def sitemap_tags_page(self, *, tags: Sequence[tuple[str, str]], page: int, pages: int) -> str:
+        """One page of the tag index, tags as (label, key): ``/sitemap/tags/K/``."""
+        return self._render(
+            "sitemap_tags.html",
+            tags=[{"label": label, "url": href(f"/tag/{key}/")} for label, key in tags],
+            page=page,
+            pager={
+                "older": href(sitemap_tags_path(page - 1)) if page > 1 else None,
+                "newer": href(sitemap_tags_path(page + 1)) if page < pages else None,
+                "numbers": [],
+            },
+            canonical=absolute_url(self.settings, sitemap_tags_path(page)),
+            feeds=self._feeds(),
+        )
+
+    def archive_page(self, *, months: Sequence[tuple[str, int]]) -> str:
+        """Archive index ("Sitemap2"): ``months`` as (label such as "2022-05", articles),
+        newest first, each linking its month page."""
         return self._render(
             "archive.html",
             months=[
-                {
-                    "label": label,
-                    "id": "m-" + "".join(c if c.isalnum() else "-" for c in label),
-                    "articles": list(items),
-                }
-                for label, items in months
+                {"label": label, "count": count, "url": href(archive_path(label))}
+                for label, count in months
             ],
             canonical=absolute_url(self.settings, "/archive/"),
+            feeds=self._feeds(),
+        )
+
+    def archive_month_page(
+        self, *, label: str, articles: Sequence[Article], page: int, pages: int
+    ) -> str:
+        """Page ``page`` of a month of the archive (1 holds the month's first articles)."""
+        return self._render(
+            "archive_month.html",
+            label=label,
+            articles=list(articles),
+            page=page,
+            pager={
+                "older": href(archive_path(label, page - 1)) if page > 1 else None,
+                "newer": href(archive_path(label, page + 1)) if page < pages else None,
+                "numbers": [],
+            },
+            canonical=absolute_url(self.settings, archive_path(label, page)),
             feeds=self._feeds(),
         )
 

@@ -72,6 +72,9 @@ DEFAULT_LABELS: dict[str, dict[str, str]] = {
         "not_found_text": "The page you are looking for does not exist or has moved.",
         "back_home": "Back to the home page",
         "hot_articles": "Hot articles",
+        "empty_page": "No articles on this page any more.",
+        "tags_page": "Tags, page {n}",
+        "no_tags_page": "No tags on this page any more.",
     },
     "zh": {
         "language_name": "中文",
@@ -121,6 +124,9 @@ DEFAULT_LABELS: dict[str, dict[str, str]] = {
         "not_found_text": "你要找的页面不存在或已被移动。",
         "back_home": "返回首页",
         "hot_articles": "热门文章",
+        "empty_page": "本页已没有文章。",
+        "tags_page": "标签，第 {n} 页",
+        "no_tags_page": "本页已没有标签。",
     },
 }
 LABEL_NAMES = frozenset(DEFAULT_LABELS["en"])

@@ -1,11 +1,12 @@
 """XML sitemaps (sitemaps.org 0.9) and the Google News sitemap, as pure functions of entries.
 
 Layout (docs/architecture.md): ``/sitemap.xml`` is an index over ``sitemaps/articles-N.xml``
-(N from 1, ``SHARD_SIZE`` URLs each, oldest article first, so a new article only ever changes
-the last shard), ``sitemaps/news.xml`` (articles of the last 48 hours) and ``sitemaps/pages.xml``
-(home, category and tag front pages). Builders take ready entries; pages.py reads them from
-the store. Output is bytes, deterministic for equal input (no clock, no random order), so
-writers can skip identical bytes.
+(N from 1, pages of ``SHARD_SIZE`` URLs whose boundaries are kept in the table, oldest article
+first, so a new article only ever changes the last shard), ``sitemaps/news.xml`` (articles of
+the last 48 hours), ``sitemaps/pages.xml`` (home, archive, sitemap, category front pages) and
+``sitemaps/tags-K.xml`` (tag front pages, by pages of the tag index). Builders take ready
+entries; pages.py reads them from the store. Output is bytes, deterministic for equal input (no
+clock, no random order), so writers can skip identical bytes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Iterable
 from xml.sax.saxutils import escape
 
 from chainpress.model import Article
+from chainpress.paging import SHARD_SIZE
 from chainpress.render import absolute_url, href
 from chainpress.settings import SiteSettings
 
@@ -41,9 +43,8 @@ SITEMAP_TYPE = "application/xml; charset=utf-8"
 
 # sitemaps.org allows 50,000 URLs (and 50 MB) per file, but a publish rewrites the last shard
 # whole: 1,000 keeps that bounded and flat (about 10 ms at any N, see BENCHMARKS.md) while the
-# index stays small (100 entries at 100,000 articles). SITEMAP_SHARD_SIZE overrides it.
+# index stays small (100 entries at 100,000 articles).
 MAX_SHARD_SIZE = 50_000
-SHARD_SIZE = 1_000
 # Google News: only articles published in the last two days, at most 1,000 URLs per file.
 NEWS_WINDOW = dt.timedelta(hours=48)
 NEWS_MAX_URLS = 1_000

@@ -19,6 +19,7 @@ from chainpress.ports import (
     ArticleConflict,
     ArticleStore,
     HotItem,
+    Paging,
     SiteWriter,
     SlugTaken,
     SourceState,
@@ -78,7 +79,7 @@ def publish_due(
             if member.date > now:
                 return published, skipped  # oldest first: nothing later is due either
             after = member.sort_key
-            went_live = _go_live(store, member.slug, now)
+            went_live = _go_live(store, member.slug, now, Paging.of(theme.settings))
             if went_live is None:
                 skipped.append(member.slug)
                 continue
@@ -99,7 +100,7 @@ def publish_due(
 
 
 def _go_live(
-    store: ArticleStore, slug: str, now: dt.datetime
+    store: ArticleStore, slug: str, now: dt.datetime, paging: Paging
 ) -> tuple[Article, SourceState] | None:
     current = store.get_article(slug)
     if current is None or current.status != "scheduled" or current.date > now:
@@ -111,7 +112,7 @@ def _go_live(
     live = dataclasses.replace(current, status="live", updated=now)
     state = dataclasses.replace(source, status="published")
     try:
-        store.commit(ArticleChange(source=state, new=live, previous=current))
+        store.commit(ArticleChange(source=state, new=live, previous=current, paging=paging))
     except (StaleEvent, ArticleConflict, SlugTaken) as exc:
         _log.info("scheduled article %r changed under us (%s); next run", slug, exc)
         return None

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from chainpress.model import Article, Problem, member_ops
+from chainpress.model import Article, Problem
+from chainpress.paging import ARCHIVE, TAG_INDEX, CommitPlan, plan_commit
 from chainpress.ports import (
     ArticleChange,
     ArticleConflict,
+    IndexEntry,
     ListingHead,
     SiteSource,
     SlugTaken,
     SourceState,
     StaleEvent,
 )
+
+INDEX_KINDS = ("category", "tag", "other")
 
 _SER = TypeSerializer()
 _DESER = TypeDeserializer()
@@ -38,6 +42,65 @@ def _key(pk: str, sk: str) -> dict[str, Any]:
 
 def article_pk(slug: str) -> str:
     return f"article#{slug}"
+
+
+def head_key(name: str) -> tuple[str, str]:
+    """Where the head of a listing or collection lives. Archive months share one partition
+    (the archive index reads them with one query)."""
+    if name.startswith(ARCHIVE):
+        return "archive", name.removeprefix(ARCHIVE)
+    return f"head#{name}", "head"
+
+
+def bounds_pk(collection: str, epoch: int) -> str:
+    return f"pages#{collection}#{epoch}"
+
+
+def members_pk(members: str) -> str:
+    return "index#tag" if members == TAG_INDEX else f"list#{members}"
+
+
+def _number_sk(number: int) -> str:
+    return f"n#{number:010d}"
+
+
+def _head_from(item: dict[str, Any] | None) -> ListingHead:
+    if not item:
+        return ListingHead()
+    shards = {int(k): (int(v[0]), str(v[1])) for k, v in item.get("shards", {}).items()}
+    return ListingHead(
+        count=int(item.get("count", 0)),
+        version=int(item.get("version", 0)),
+        pages=int(item.get("pages", 0)),
+        last_start=str(item.get("last_start", "")),
+        last_count=int(item.get("last_count", 0)),
+        epoch=int(item.get("epoch", 0)),
+        indexed=str(item.get("indexed", "")),
+        index_page=int(item.get("index_page", 0)),
+        tz=str(item.get("tz", "")),
+        shards=shards,
+    )
+
+
+def _head_item(name: str, head: ListingHead) -> dict[str, Any]:
+    pk, sk = head_key(name)
+    item: dict[str, Any] = {
+        "pk": pk,
+        "sk": sk,
+        "count": head.count,
+        "version": head.version,
+        "pages": head.pages,
+        "last_start": head.last_start,
+        "last_count": head.last_count,
+        "epoch": head.epoch,
+    }
+    if head.indexed:
+        item.update(indexed=head.indexed, index_page=head.index_page)
+    if head.tz:
+        item["tz"] = head.tz
+    if head.shards:
+        item["shards"] = {str(n): [urls, lastmod] for n, (urls, lastmod) in head.shards.items()}
+    return item
 
 
 class DynamoArticleStore:
@@ -84,10 +147,22 @@ class DynamoArticleStore:
         )
 
     def head(self, listing: str) -> ListingHead:
-        item = self._get(f"head#{listing}", "head")
-        if not item:
-            return ListingHead()
-        return ListingHead(count=int(item.get("count", 0)), version=int(item.get("version", 0)))
+        return _head_from(self._get(*head_key(listing)))
+
+    def heads(self, names: Collection[str]) -> dict[str, ListingHead]:
+        wanted = list(dict.fromkeys(names))
+        by_key = {head_key(name): name for name in wanted}
+        found = {name: ListingHead() for name in wanted}
+        for start in range(0, len(wanted), 100):
+            keys = [_key(*head_key(name)) for name in wanted[start : start + 100]]
+            request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                answer = self.client.batch_get_item(RequestItems=request)
+                for raw in answer["Responses"].get(self.table, []):
+                    item = _deser(raw)
+                    found[by_key[(str(item["pk"]), str(item["sk"]))]] = _head_from(item)
+                request = answer.get("UnprocessedKeys") or {}
+        return found
 
     def newest(self, listing: str, limit: int, before: str | None = None) -> list[Article]:
         return list(self._members(listing, forward=False, bound=before, limit=limit))
@@ -114,10 +189,102 @@ class DynamoArticleStore:
                 return total
             params["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
+    def between(self, listing: str, start: str, stop: str | None) -> list[Article]:
+        return [
+            Article.from_item(item) for item in self._range(f"list#{listing}", start, stop, None)
+        ]
+
+    def keys_after(self, members: str, key: str, below: str | None, limit: int) -> list[str]:
+        answer = self.client.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND sk > :k",
+            ExpressionAttributeValues={":pk": {"S": members_pk(members)}, ":k": {"S": key}},
+            ProjectionExpression="sk",
+            Limit=limit,
+            ConsistentRead=True,
+        )
+        keys = [str(_deser(raw)["sk"]) for raw in answer["Items"]]
+        return [k for k in keys if below is None or k < below]
+
+    def page_of(self, collection: str, epoch: int, key: str) -> int:
+        answer = self.client.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :key",
+            ExpressionAttributeValues={
+                ":pk": {"S": bounds_pk(collection, epoch)},
+                ":low": {"S": "s#"},
+                ":key": {"S": f"s#{key}"},
+            },
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+        )
+        items = answer["Items"]
+        return int(_deser(items[0])["number"]) if items else 1
+
+    def page_starts(self, collection: str, epoch: int, first: int, last: int) -> dict[int, str]:
+        answer = self.client.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
+            ExpressionAttributeValues={
+                ":pk": {"S": bounds_pk(collection, epoch)},
+                ":first": {"S": _number_sk(first)},
+                ":last": {"S": _number_sk(last)},
+            },
+            ConsistentRead=True,
+        )
+        starts = {}
+        for raw in answer["Items"]:
+            item = _deser(raw)
+            starts[int(str(item["sk"])[2:])] = str(item["start"])
+        return starts
+
+    def months(self) -> list[tuple[str, ListingHead]]:
+        return [
+            (str(item["sk"]), _head_from(item)) for item in self._range("archive", None, None, None)
+        ]
+
+    def index_entries(self, kind: str, start: str, stop: str | None) -> list[IndexEntry]:
+        return [
+            IndexEntry(
+                key=str(item["sk"]),
+                listing=str(item["listing"]),
+                label=str(item.get("label", "")),
+            )
+            for item in self._range(f"index#{kind}", start or None, stop, None)
+        ]
+
+    def linking(self, slug: str, after: str, limit: int) -> list[str]:
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"relatedby#{slug}"}},
+            "Limit": limit,
+            "ConsistentRead": True,
+        }
+        if after:
+            params["KeyConditionExpression"] += " AND sk > :after"
+            params["ExpressionAttributeValues"][":after"] = {"S": after}
+        return [str(_deser(raw)["sk"]) for raw in self.client.query(**params)["Items"]]
+
+    def set_relink(self, slug: str, after: str) -> None:
+        # ``step`` moves on every time: an unchanged item would produce no stream record.
+        self.client.update_item(
+            TableName=self.table,
+            Key=_key(article_pk(slug), "relink"),
+            UpdateExpression="SET #a = :a ADD #s :one",
+            ExpressionAttributeNames={"#a": "after", "#s": "step"},
+            ExpressionAttributeValues={":a": {"S": after}, ":one": {"N": "1"}},
+        )
+
+    def clear_relink(self, slug: str) -> None:
+        self.client.delete_item(TableName=self.table, Key=_key(article_pk(slug), "relink"))
+
     def listings(self) -> list[str]:
         names = [
-            item["pk"][len("head#") :]
-            for item in self._scan("begins_with(pk, :p)", {":p": {"S": "head#"}}, "pk")
+            str(item["listing"])
+            for kind in INDEX_KINDS
+            for item in self._range(f"index#{kind}", None, None, "listing")
         ]
         return sorted(names)
 
@@ -152,16 +319,16 @@ class DynamoArticleStore:
             and previous.status != "removed"
         ):
             raise SlugTaken(new.slug, previous.source_key)
-        actions = [self._source_put(change.source)]
         pairs: list[tuple[Article | None, Article]] = []
         if new is not None:
-            actions.append(self._article_put(new, previous))
             pairs.append((previous, new))
         if retired is not None:
-            gone = replace(retired, status="removed", related=())
-            actions.append(self._article_put(gone, retired))
-            pairs.append((retired, gone))
-        actions.extend(self._membership_actions(pairs))
+            pairs.append((retired, replace(retired, status="removed", related=())))
+        plan = plan_commit(pairs, change.paging, self)
+        plan.check(others=1 + len(pairs))
+        actions = [self._source_put(change.source)]
+        actions += [self._article_put(record, before) for before, record in pairs]
+        actions += self._plan_actions(plan)
         self._transact(actions)
 
     def commit_site(
@@ -282,35 +449,82 @@ class DynamoArticleStore:
             )
         return {"Put": put}
 
-    def _membership_actions(
-        self, changes: Sequence[tuple[Article | None, Article]]
-    ) -> list[dict[str, Any]]:
-        """Member puts/deletes for each (previous, new) pair, then one head update per listing
-        (a transaction may touch an item only once)."""
+    def _plan_actions(self, plan: CommitPlan) -> list[dict[str, Any]]:
+        """A commit plan (paging.plan_commit) as transaction items."""
+        table = self.table
         actions: list[dict[str, Any]] = []
-        deltas: dict[str, int] = {}
-        for previous, new in changes:
-            for listing, op, sort_key, delta in member_ops(previous, new):
-                key = _key(f"list#{listing}", sort_key)
-                if op == "delete":
-                    actions.append({"Delete": {"TableName": self.table, "Key": key}})
-                else:
-                    item = {"pk": f"list#{listing}", "sk": sort_key, **new.to_item()}
-                    actions.append({"Put": {"TableName": self.table, "Item": _ser(item)}})
-                deltas[listing] = deltas.get(listing, 0) + delta
-        for listing, delta in sorted(deltas.items()):
-            actions.append(
-                {
-                    "Update": {
-                        "TableName": self.table,
-                        "Key": _key(f"head#{listing}", "head"),
-                        "UpdateExpression": "ADD #c :d, version :one",
-                        "ExpressionAttributeNames": {"#c": "count"},
-                        "ExpressionAttributeValues": {":d": {"N": str(delta)}, ":one": {"N": "1"}},
-                    }
-                }
-            )
+        for member in plan.members:
+            key = _key(f"list#{member.listing}", member.sort_key)
+            if member.op == "delete":
+                actions.append({"Delete": {"TableName": table, "Key": key}})
+            else:
+                item = {"pk": f"list#{member.listing}", "sk": member.sort_key}
+                item.update(member.article.to_item())
+                actions.append({"Put": {"TableName": table, "Item": _ser(item)}})
+        for write in plan.heads:
+            put: dict[str, Any] = {
+                "TableName": table,
+                "Item": _ser(_head_item(write.name, write.head)),
+            }
+            if write.expected:
+                # The head is still the one the plan was made from: a racing commit fails us.
+                put["ConditionExpression"] = "#v = :v"
+                put["ExpressionAttributeNames"] = {"#v": "version"}
+                put["ExpressionAttributeValues"] = {":v": {"N": str(write.expected)}}
+            else:
+                put["ConditionExpression"] = "attribute_not_exists(pk)"
+            actions.append({"Put": put})
+        for collection, epoch, number, start in plan.bounds:
+            pk = bounds_pk(collection, epoch)
+            by_start = {"pk": pk, "sk": f"s#{start}", "number": number}
+            by_number = {"pk": pk, "sk": _number_sk(number), "start": start}
+            actions.append({"Put": {"TableName": table, "Item": _ser(by_start)}})
+            actions.append({"Put": {"TableName": table, "Item": _ser(by_number)}})
+        for kind, entry in plan.index:
+            fields = {"listing": entry.listing, "label": entry.label}
+            index_item = {"pk": f"index#{kind}", "sk": entry.key, **fields}
+            actions.append({"Put": {"TableName": table, "Item": _ser(index_item)}})
+        for target, linking, present in plan.related:
+            key = _key(f"relatedby#{target}", linking)
+            if present:
+                actions.append({"Put": {"TableName": table, "Item": key}})
+            else:
+                actions.append({"Delete": {"TableName": table, "Key": key}})
         return actions
+
+    def _range(
+        self, pk: str, start: str | None, stop: str | None, projection: str | None
+    ) -> Iterator[dict[str, Any]]:
+        """Items of partition ``pk`` with ``start <= sk < stop`` (either bound optional)."""
+        values: dict[str, Any] = {":pk": {"S": pk}}
+        condition = "pk = :pk"
+        if start and stop is not None:
+            condition += " AND sk BETWEEN :a AND :b"  # inclusive: the stop key is dropped below
+            values.update({":a": {"S": start}, ":b": {"S": stop}})
+        elif start:
+            condition += " AND sk >= :a"
+            values[":a"] = {"S": start}
+        elif stop is not None:
+            condition += " AND sk < :b"
+            values[":b"] = {"S": stop}
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ConsistentRead": True,
+        }
+        if projection:
+            params["ProjectionExpression"] = "sk, #a"  # aliased: attribute names may be reserved
+            params["ExpressionAttributeNames"] = {"#a": projection}
+        while True:
+            answer = self.client.query(**params)
+            for raw in answer["Items"]:
+                item = _deser(raw)
+                if stop is None or str(item["sk"]) < stop:
+                    yield item
+            if "LastEvaluatedKey" not in answer:
+                return
+            params["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
     def _transact(self, actions: list[dict[str, Any]]) -> None:
         try:
