@@ -4,7 +4,8 @@ Thin on purpose: turn the batch's ``article#`` records into ``(old, new)`` image
 ports from the environment, run ONE rebuild for the whole batch (pages touched by several
 records are built once), log and count the outcome. A ``site`` record (settings or theme
 override changed) means a full rebuild. A manual ``{"action": "rebuild-all"}`` or
-``{"action": "rebuild-summaries"}`` invocation runs those use cases.
+``{"action": "rebuild-summaries"}`` invocation runs those use cases; the schedule's
+``{"action": "flush-invalidations"}`` sends the CDN invalidations earlier runs could not.
 
 Failures: Powertools' ``BatchProcessor`` reports partial batch failures. A record whose image
 cannot be read fails alone (the others are rebuilt); if the rebuild itself fails, every record
@@ -41,7 +42,7 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 ARTICLE_PK = "article#"
 SITE_PK = "site"
-ACTIONS = ("rebuild-all", "rebuild-summaries")
+ACTIONS = ("rebuild-all", "rebuild-summaries", "flush-invalidations")
 
 
 class RecordFailed(Exception):
@@ -124,10 +125,13 @@ def _run(*, full: bool, changes: list[tuple[Article | None, Article | None]]) ->
 def _manual(action: str) -> dict[str, Any]:
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}: expected one of {', '.join(ACTIONS)}")
-    from chainpress.rebuilding import rebuild_all, rebuild_summaries
+    from chainpress.rebuilding import flush_invalidations, rebuild_all, rebuild_summaries
 
-    run = rebuild_all if action == "rebuild-all" else rebuild_summaries
-    report = run(_ports(), dt.datetime.now(dt.UTC))
+    if action == "flush-invalidations":
+        report = flush_invalidations(_ports())
+    else:
+        run = rebuild_all if action == "rebuild-all" else rebuild_summaries
+        report = run(_ports(), dt.datetime.now(dt.UTC))
     _record(report, records=0)
     return {
         "action": action,
@@ -135,6 +139,7 @@ def _manual(action: str) -> dict[str, Any]:
         "deleted": len(report.deleted),
         "unchanged": report.unchanged,
         "invalidated": report.invalidated,
+        "deferred": report.deferred,
     }
 
 
@@ -142,21 +147,26 @@ def _ports() -> RebuildPorts:
     from chainpress.aws import clients
     from chainpress.aws.articles import DynamoArticleStore
     from chainpress.aws.cdn import CloudFrontInvalidator
+    from chainpress.aws.invalidations import DynamoInvalidationQueue
     from chainpress.aws.s3 import S3SiteWriter
     from chainpress.aws.views_store import DynamoHotLists
+    from chainpress.invalidation import parse_mode
     from chainpress.rebuilding import DEFAULT_WILDCARD_THRESHOLD, RebuildPorts
     from chainpress.sitemaps import SHARD_SIZE
 
     distribution = os.environ.get("DISTRIBUTION_ID", "").strip()
     threshold = os.environ.get("INVALIDATION_WILDCARD_THRESHOLD", "").strip()
     shard_size = os.environ.get("SITEMAP_SHARD_SIZE", "").strip()
+    table = os.environ["ARTICLES_TABLE"]
     return RebuildPorts(
-        store=DynamoArticleStore(os.environ["ARTICLES_TABLE"], clients.dynamodb()),
+        store=DynamoArticleStore(table, clients.dynamodb()),
         site=S3SiteWriter(os.environ["SITE_BUCKET"], clients.s3()),
         hot=DynamoHotLists(os.environ["VIEWS_TABLE"], clients.dynamodb()),
         cdn=CloudFrontInvalidator(distribution, clients.cloudfront()) if distribution else None,
         wildcard_threshold=int(threshold) if threshold else DEFAULT_WILDCARD_THRESHOLD,
         shard_size=int(shard_size) if shard_size else SHARD_SIZE,
+        invalidations=DynamoInvalidationQueue(table, clients.dynamodb()),
+        invalidation_mode=parse_mode(os.environ.get("INVALIDATION_MODE", "")),
     )
 
 
@@ -171,11 +181,20 @@ def _record(report: RebuildReport, *, records: int) -> None:
             "deleted": report.deleted[:200],
             "unchanged": report.unchanged,
             "invalidated": report.invalidated,
+            "invalidations_deferred": report.deferred,
+            "oldest_pending_invalidation_s": report.oldest_pending,
+            "cdn_error": report.cdn_error,
         },
     )
     metrics.add_metric(name="PagesWritten", unit=MetricUnit.Count, value=report.pages_written)
     metrics.add_metric(
         name="PathsInvalidated", unit=MetricUnit.Count, value=len(report.invalidated)
+    )
+    # Paths the CDN refused this time (sent again by the next batch or the schedule), and how
+    # long the oldest of them has waited: the InvalidationBacklogAlarm watches the latter.
+    metrics.add_metric(name="InvalidationsDeferred", unit=MetricUnit.Count, value=report.deferred)
+    metrics.add_metric(
+        name="OldestPendingInvalidation", unit=MetricUnit.Seconds, value=report.oldest_pending
     )
 
 

@@ -200,6 +200,7 @@ def test_rebuild_role_matches_its_calls(stack: Stack) -> None:
         result = rebuild_app.lambda_handler({"Records": records}, Context())
         assert result["batchItemFailures"] == []
         rebuild_app.lambda_handler({"action": "rebuild-all"}, Context())
+        rebuild_app.lambda_handler({"action": "flush-invalidations"}, Context())
 
     check("RebuildFunction", run_recorded(scenario))
 

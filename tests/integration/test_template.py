@@ -382,6 +382,21 @@ def test_functions_common_settings(raw: dict[str, Any], cfn: dict[str, Any]) -> 
         "Ref": "InvalidationWildcardThreshold"
     }
     assert raw["Parameters"]["InvalidationWildcardThreshold"]["Default"] == 50
+    assert rebuild["Environment"]["Variables"]["INVALIDATION_MODE"] == {"Ref": "InvalidationMode"}
+    mode = raw["Parameters"]["InvalidationMode"]
+    assert (mode["Default"], mode["AllowedValues"]) == ("articles", ["articles", "exact"])
+    publish = props(cfn, "PublishFunction")["Environment"]["Variables"]
+    assert publish["DISTRIBUTION_ID"] == {"Ref": "Distribution"}  # records edited pages
+    # The rebuild role writes the articles table only in the pending-invalidation partition.
+    (pending,) = [
+        st
+        for st in function_policy_statements(raw, "RebuildFunction")
+        if st.get("Sid") == "PendingInvalidations"
+    ]
+    assert sorted(as_list(pending["Action"])) == ["dynamodb:DeleteItem", "dynamodb:UpdateItem"]
+    assert pending["Condition"] == {
+        "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["cdn#pending"]}
+    }
     views = props(cfn, "ViewsFunction")["Environment"]["Variables"]
     assert refs(views["SITE_ORIGIN"]) == {"SiteUrl", "DomainName"}
 
@@ -527,6 +542,19 @@ def test_trending_schedule(cfn: dict[str, Any]) -> None:
     assert target["Arn"] == {"Fn::GetAtt": ["TrendingFunction", "Arn"]}
 
 
+def test_invalidation_schedule_and_backlog_alarm(cfn: dict[str, Any]) -> None:
+    rule = res(cfn, "RebuildFunctionInvalidationSchedule")
+    assert rule["Properties"]["ScheduleExpression"] == "rate(1 minute)"
+    assert rule["Properties"]["State"] == "ENABLED"
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["RebuildFunction", "Arn"]}
+    assert json.loads(target["Input"]) == {"action": "flush-invalidations"}
+    alarm = props(cfn, "InvalidationBacklogAlarm")
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("chainpress", "OldestPendingInvalidation")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "rebuild"}]
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
 # ------------------------------------------------------------------------- HTTP API
 
 
@@ -643,6 +671,8 @@ def test_distribution(cfn: dict[str, Any]) -> None:
     for error in errors.values():
         assert error["ResponseCode"] == 404
         assert error["ResponsePagePath"] == "/404.html"
+        # Never cached: a new article's URL asked for too early needs no invalidation.
+        assert error["ErrorCachingMinTTL"] == 0
 
     oac = props(cfn, "SiteOriginAccessControl")["OriginAccessControlConfig"]
     assert oac["OriginAccessControlOriginType"] == "s3"
@@ -749,6 +779,9 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
             "dynamodb:BatchGetItem",
             "dynamodb:Query",
             "dynamodb:Scan",
+            # Pending CDN paths (only partition cdn#pending: see test_rebuild_env_and_cdn_queue).
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
         },
         "ViewsTable": {"dynamodb:GetItem"},
         "Distribution": {"cloudfront:CreateInvalidation"},
