@@ -167,7 +167,17 @@ def _ports() -> RebuildPorts:
         shard_size=int(shard_size) if shard_size else SHARD_SIZE,
         invalidations=DynamoInvalidationQueue(table, clients.dynamodb()),
         invalidation_mode=parse_mode(os.environ.get("INVALIDATION_MODE", "")),
+        flush_each_batch=_flush_each_batch(os.environ.get("INVALIDATION_FLUSH", "")),
     )
+
+
+def _flush_each_batch(value: str) -> bool:
+    """``batch`` (default): each batch sends its invalidations; ``schedule``: only the
+    minute schedule does (fewer, larger requests: see README, "What it costs")."""
+    choice = value.strip() or "batch"
+    if choice not in ("batch", "schedule"):
+        raise ValueError(f"INVALIDATION_FLUSH must be batch or schedule, not {value!r}")
+    return choice == "batch"
 
 
 def _record(report: RebuildReport, *, records: int) -> None:

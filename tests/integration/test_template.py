@@ -385,6 +385,8 @@ def test_functions_common_settings(raw: dict[str, Any], cfn: dict[str, Any]) -> 
     assert rebuild["Environment"]["Variables"]["INVALIDATION_MODE"] == {"Ref": "InvalidationMode"}
     mode = raw["Parameters"]["InvalidationMode"]
     assert (mode["Default"], mode["AllowedValues"]) == ("articles", ["articles", "exact"])
+    assert rebuild["Environment"]["Variables"]["INVALIDATION_FLUSH"] == {"Ref": "InvalidationFlush"}
+    assert raw["Parameters"]["InvalidationFlush"]["Default"] == "batch"
     publish = props(cfn, "PublishFunction")["Environment"]["Variables"]
     assert publish["DISTRIBUTION_ID"] == {"Ref": "Distribution"}  # records edited pages
     # The rebuild role writes the articles table only in the pending-invalidation partition.

@@ -397,3 +397,15 @@ def test_rebuild_without_a_distribution_records_nothing() -> None:
     quiet = dataclasses.replace(site.ports, cdn=None)
     rebuild_changes([site.publish(make(6))], quiet, START + dt.timedelta(hours=8))
     assert site.queue.calls.get("UpdateItem", 0) == 0
+
+
+def test_flushing_on_the_schedule_only_sends_one_wildcard_for_many_publishes() -> None:
+    site = populated(40)
+    site.ports = dataclasses.replace(site.ports, flush_each_batch=False, wildcard_threshold=1)
+    for i in range(41, 61):  # twenty publishes, a batch each, within the minute
+        report = rebuild_changes([site.publish(make(i))], site.ports, START + dt.timedelta(hours=i))
+        assert report.invalidated == []  # recorded, not sent
+    assert len(site.queue.entries) >= 20
+    assert flush_invalidations(site.ports).invalidated == ["/*"]  # the minute's schedule
+    assert site.cdn.requests == [["/*"]]
+    assert site.queue.entries == {}

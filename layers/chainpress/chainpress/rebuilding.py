@@ -102,6 +102,9 @@ class RebuildPorts:
     # Paths still to invalidate, recorded before the pages change (DynamoDB in Lambda).
     invalidations: InvalidationQueue = dataclasses.field(default_factory=InMemoryInvalidationQueue)
     invalidation_mode: InvalidationMode = "articles"
+    # False: batches only record; the schedule sends (one request a minute, however many
+    # publishes: with a low wildcard threshold, one "/*" a minute at most).
+    flush_each_batch: bool = True
 
 
 @dataclasses.dataclass(slots=True)
@@ -236,7 +239,8 @@ def _finish(
     )
     if isinstance(session.site, RecordingWriter):
         session.site.note(also)  # before the batch succeeds: a retry re-derives them anyway
-    _flush_into(report, ports)
+    if ports.flush_each_batch:
+        _flush_into(report, ports)
     return report
 
 
