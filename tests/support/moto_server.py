@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 
 _SERVER = """
-import logging, sys, threading
+import logging, os, sys, threading
 from moto.server import ThreadedMotoServer
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -29,6 +29,7 @@ wsgi.app = one_at_a_time
 print(server.get_host_and_port()[1], flush=True)
 sys.stdin.read()  # until the test closes our stdin
 server.stop()
+os._exit(0)  # no interpreter teardown: freeing moto's state takes seconds, and nothing is kept
 """
 
 

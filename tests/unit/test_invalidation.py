@@ -409,3 +409,17 @@ def test_flushing_on_the_schedule_only_sends_one_wildcard_for_many_publishes() -
     assert flush_invalidations(site.ports).invalidated == ["/*"]  # the minute's schedule
     assert site.cdn.requests == [["/*"]]
     assert site.queue.entries == {}
+
+
+class BrokenQueue(InMemoryInvalidationQueue):
+    def pending(self, limit: int) -> list[PendingPath]:
+        raise ConnectionError("the table is unreachable")
+
+
+def test_a_broken_queue_never_fails_a_batch_but_fails_the_schedule() -> None:
+    site = populated(10)
+    site.ports = dataclasses.replace(site.ports, invalidations=BrokenQueue())
+    report = rebuild_changes([site.publish(make(11))], site.ports, START + dt.timedelta(hours=12))
+    assert report.cdn_error == "ConnectionError: the table is unreachable"
+    with pytest.raises(ConnectionError):  # the schedule's run errors: alarmed
+        flush_invalidations(site.ports)

@@ -244,14 +244,17 @@ def _finish(
     return report
 
 
-def _flush_into(report: RebuildReport, ports: RebuildPorts) -> None:
-    """Send what is pending. The pages are written and the paths recorded: nothing the CDN
-    (or the queue) does now may fail the batch; what is not sent stays pending."""
+def _flush_into(report: RebuildReport, ports: RebuildPorts, *, in_batch: bool = True) -> None:
+    """Send what is pending. In a batch the pages are written and the paths recorded: nothing
+    the CDN (or the queue) does now may fail it; what is not sent stays pending. The schedule
+    lets a failing queue raise, so that it shows as function errors (RebuildErrorsAlarm)."""
     if ports.cdn is None:
         return
     try:
         done = flush(ports.invalidations, ports.cdn, threshold=ports.wildcard_threshold)
     except Exception as exc:  # the queue itself failed: the records are still there
+        if not in_batch:
+            raise
         _log.exception("pending CDN invalidations not flushed; the next batch or schedule will")
         report.cdn_error = f"{type(exc).__name__}: {exc}"
         return
@@ -265,7 +268,7 @@ def flush_invalidations(ports: RebuildPorts) -> RebuildReport:
     """The schedule's action: send the invalidations earlier runs could not (CloudFront
     throttled them, or a run died between its page writes and its request)."""
     report = RebuildReport()
-    _flush_into(report, ports)
+    _flush_into(report, ports, in_batch=False)
     return report
 
 
