@@ -6,12 +6,15 @@
 (b) Cold import of functions/views/app.py vs ``import boto3``, each in a fresh interpreter
     (timed around the import statement only), median of 7, and their ratio. The first request
     also imports boto3 (clients are built lazily): "import + first POST" shows that cost.
-(c) Capacity model of one viral article: V views/s for S seconds spread over C warm
+(c) Capacity model, two scenarios: 20,000 views/s site-wide over 2,000 articles (Zipf), and
+    10,000 views/s on one article (plus 10,000/s on the others): S seconds over C warm
     containers, each with its own DynamoViewCounter over a counting fake client and a simulated
     clock. Reports the busiest partition key's write and read units per second against
-    DynamoDB's per-partition limits (1,000 WCU/s, 3,000 RCU/s), next to two naive designs.
+    DynamoDB's per-partition limits (1,000 WCU/s, 3,000 RCU/s), for the hour buckets as they
+    are (article hash + shard: ``bucket_partition``) and as they were (``bucket#<day>#<shard>``,
+    one key per shard shared by every article), next to two naive counter designs.
 
-Usage: python bench/bench_views.py [--calls 300] [--imports 7] [--rate 10000] [--seconds 10]
+Usage: python bench/bench_views.py [--calls 300] [--imports 7] [--rate 20000] [--seconds 10]
 """
 
 from __future__ import annotations
@@ -215,7 +218,29 @@ class CountingDynamo:
         return {"Responses": {table: found}}
 
 
-def capacity_model(rate: int, seconds: int, containers: int) -> dict[str, Any]:
+def article_picker(rate: int, viral_rate: int, articles: int = 2_000) -> Any:
+    """Which article the i-th view is for: ``viral_rate`` of every ``rate`` views go to SLUG,
+    the rest to ``articles`` others with Zipf(1) popularity (deterministic)."""
+    import random
+
+    rng = random.Random(7)
+    names = [f"story-{i:05d}" for i in range(articles)]
+    weights = [1 / (rank + 1) for rank in range(articles)]
+    others = rng.choices(names, weights, k=rate)  # one simulated second's mix, reused
+    share = viral_rate / rate
+
+    def pick(i: int) -> str:
+        if (i % rate) < share * rate:
+            return SLUG
+        return others[i % rate]
+
+    return pick
+
+
+def capacity_model(
+    rate: int, seconds: int, containers: int, *, viral_rate: int, old_buckets: bool = False
+) -> dict[str, Any]:
+    from chainpress.aws import views_store
     from chainpress.aws.views_store import DynamoViewCounter
 
     clock = [0.0]
@@ -225,25 +250,37 @@ def capacity_model(rate: int, seconds: int, containers: int) -> dict[str, Any]:
         for _ in range(containers)
     ]
     at = dt.datetime(2024, 5, 3, 12, 0, tzinfo=dt.UTC)
-    total = rate * seconds
-    for i in range(total):
-        clock[0] = i / rate
-        assert counters[i % containers].add(SLUG, at) is not None
+    pick = article_picker(rate, viral_rate)
+    partition = views_store.bucket_partition
+    if old_buckets:  # the layout before: bucket#<day>#<shard>, whatever the article
+        views_store.bucket_partition = lambda slug, shard: shard  # type: ignore[assignment]
+    try:
+        total = rate * seconds
+        for i in range(total):
+            clock[0] = i / rate
+            assert counters[i % containers].add(pick(i), at) is not None
+    finally:
+        views_store.bucket_partition = partition  # type: ignore[assignment]
     last_second = seconds - 1  # a steady second: shards and caches all warm
     writes = {pk: n for (s, pk), n in fake.wcu.items() if s == last_second}
     reads = {pk: n for (s, pk), n in fake.rcu.items() if s == last_second}
     shard_writes = [n for pk, n in writes.items() if pk.startswith("views#")]
     bucket_writes = [n for pk, n in writes.items() if pk.startswith("bucket#")]
+    bucket_total = sum(v for (pk, _), v in fake.items.items() if pk.startswith("bucket#"))
     return {
         "views": total,
         "requests per view": fake.requests / total,
         "total WCU/s": sum(writes.values()),
         "busiest shard key WCU/s": max(shard_writes),
         "busiest bucket key WCU/s": max(bucket_writes),
+        "bucket keys": len(bucket_writes),
         "busiest key RCU/s": max(reads.values()) if reads else 0.0,
         "total RCU/s": sum(reads.values()),
         "article item units/s": writes.get(f"article#{SLUG}", 0),
-        "exact": sum(v for (pk, _), v in fake.items.items() if pk.startswith("views#")) == total,
+        "exact": (
+            sum(v for (pk, _), v in fake.items.items() if pk.startswith("views#")) == total
+            and bucket_total == total
+        ),
     }
 
 
@@ -254,7 +291,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--imports", type=int, default=7)
-    parser.add_argument("--rate", type=int, default=10_000)
+    parser.add_argument("--rate", type=int, default=20_000, help="site-wide views/s")
+    parser.add_argument("--viral", type=int, default=10_000, help="views/s on one article")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--containers", type=int, default=150)
     parser.add_argument("--json", action="store_true", help="also print raw numbers as JSON")
@@ -262,7 +300,25 @@ def main() -> None:
 
     imports = cold_imports(args.imports)
     warm = warm_handler(args.calls)
-    model = capacity_model(args.rate, args.seconds, args.containers)
+    scenarios = {
+        f"{args.rate:,} views/s site-wide, over 2,000 articles (Zipf)": 0,
+        f"{args.viral:,} views/s on one article (+{args.rate - args.viral:,}/s on the rest)": (
+            args.viral
+        ),
+    }
+    models = {
+        name: {
+            layout: capacity_model(
+                args.rate,
+                args.seconds,
+                args.containers,
+                viral_rate=viral,
+                old_buckets=layout == "before",
+            )
+            for layout in ("now", "before")
+        }
+        for name, viral in scenarios.items()
+    }
 
     boto3_time = imports["import boto3"]
     print(f"## Views API (median of {args.imports} fresh interpreters; {args.calls} warm calls)\n")
@@ -274,30 +330,34 @@ def main() -> None:
     for name, median, p90 in warm:
         print(f"| warm {name}, moto in-process | {median * 1000:.2f} ms (p90 {p90 * 1000:.2f}) |")
     print(
-        f"\n## One article at {args.rate:,} views/s for {args.seconds} s over "
-        f"{args.containers} containers (capacity model, last second)\n"
-    )
-    print("| design | busiest partition key | per-partition limit |")
-    print("|---|---|---|")
-    print(
-        f"| ours: {model['requests per view']:.3f} requests/view, 20 shards "
-        f"| shard {model['busiest shard key WCU/s']:,} WCU/s, bucket "
-        f"{model['busiest bucket key WCU/s']:,} WCU/s, reads "
-        f"{model['busiest key RCU/s']:,.0f} RCU/s | 1,000 WCU/s, 3,000 RCU/s |"
-    )
-    print(f"| one counter item, UpdateItem ADD | {args.rate:,} WCU/s | 1,000 WCU/s |")
-    print(
-        f"| TransactWriteItems per view with ConditionCheck on the article "
-        f"| article item: {args.rate:,} transactions/s (>= {2 * args.rate:,} units, "
-        f"and concurrent transactions on one item conflict) | 1,000 WCU/s |"
+        f"\n## Busiest partition key, {args.seconds} s over {args.containers} containers "
+        f"(capacity model, last second; limit 1,000 WCU/s, 3,000 RCU/s per key)\n"
     )
     print(
-        f"\nours in total: {model['total WCU/s']:,} WCU/s, {model['total RCU/s']:,.0f} RCU/s; "
-        f"article item touched {model['article item units/s']} units/s; "
-        f"counts exact: {model['exact']}"
+        "| scenario | counter shard key | hour bucket key: now (article hash + shard, "
+        "64 keys) | hour bucket key: before (shard only, 20 keys) | reads | counts exact |"
+    )
+    print("|---|---|---|---|---|---|")
+    for name, model in models.items():
+        now, before = model["now"], model["before"]
+        print(
+            f"| {name} | {now['busiest shard key WCU/s']:,} WCU/s "
+            f"| {now['busiest bucket key WCU/s']:,} WCU/s "
+            f"| {before['busiest bucket key WCU/s']:,} WCU/s "
+            f"| {now['busiest key RCU/s']:,.0f} RCU/s | {now['exact'] and before['exact']} |"
+        )
+    viral = models[list(scenarios)[1]]["now"]
+    print(
+        f"\nOne viral article, naive designs: one counter item with UpdateItem ADD takes "
+        f"{args.viral:,} WCU/s on one key; a TransactWriteItems per view with a ConditionCheck "
+        f"on the article takes {args.viral:,} transactions/s (>= {2 * args.viral:,} units) on "
+        f"the article item, and concurrent transactions on one item conflict. Ours: "
+        f"{viral['requests per view']:.3f} requests/view, {viral['total WCU/s']:,} WCU/s and "
+        f"{viral['total RCU/s']:,.0f} RCU/s in total; article item touched "
+        f"{viral['article item units/s']} units/s."
     )
     if args.json:
-        print(json.dumps({"imports": imports, "warm": warm, "model": model}, indent=2))
+        print(json.dumps({"imports": imports, "warm": warm, "models": models}, indent=2))
 
 
 if __name__ == "__main__":

@@ -68,14 +68,20 @@ def _publish(records: list[S3EventRecord]) -> tuple[list[PublishOutcome], Except
 def _ports() -> PublishPorts:
     from chainpress.aws import clients
     from chainpress.aws.articles import DynamoArticleStore
+    from chainpress.aws.invalidations import DynamoInvalidationQueue
     from chainpress.aws.s3 import S3ContentSource, S3SiteWriter
     from chainpress.publishing import PublishPorts
 
     s3 = clients.s3()
+    table = os.environ["ARTICLES_TABLE"]
+    # With a CDN, pages of articles that were live are recorded as pending invalidation before
+    # they change (the rebuild function sends the requests).
+    cdn = bool(os.environ.get("DISTRIBUTION_ID", "").strip())
     return PublishPorts(
         content=S3ContentSource(os.environ["CONTENT_BUCKET"], s3),
         site=S3SiteWriter(os.environ["SITE_BUCKET"], s3),
-        store=DynamoArticleStore(os.environ["ARTICLES_TABLE"], clients.dynamodb()),
+        store=DynamoArticleStore(table, clients.dynamodb()),
+        invalidations=DynamoInvalidationQueue(table, clients.dynamodb()) if cdn else None,
     )
 
 

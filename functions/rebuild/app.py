@@ -6,7 +6,8 @@ records are built once), log and count the outcome. A ``site`` record (settings 
 override changed) means a full rebuild. An ``article#<slug>`` record with sort key ``relink``
 is a cursor an earlier batch left: pages linking that article still to re-render
 (``RELINK_LIMIT`` per batch, see rebuilding.py). A manual ``{"action": "rebuild-all"}`` or
-``{"action": "rebuild-summaries"}`` invocation runs those use cases.
+``{"action": "rebuild-summaries"}`` invocation runs those use cases; the schedule's
+``{"action": "flush-invalidations"}`` sends the CDN invalidations earlier runs could not.
 
 Failures: Powertools' ``BatchProcessor`` reports partial batch failures. A record whose image
 cannot be read fails alone (the others are rebuilt); if the rebuild itself fails, every record
@@ -45,7 +46,7 @@ ARTICLE_PK = "article#"
 ARTICLE_SK = "article"
 RELINK_SK = "relink"  # a relink step left for later (rebuilding.py, "No page links ...")
 SITE_PK = "site"
-ACTIONS = ("rebuild-all", "rebuild-summaries")
+ACTIONS = ("rebuild-all", "rebuild-summaries", "flush-invalidations")
 
 
 class RecordFailed(Exception):
@@ -142,10 +143,13 @@ def _run(
 def _manual(action: str) -> dict[str, Any]:
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}: expected one of {', '.join(ACTIONS)}")
-    from chainpress.rebuilding import rebuild_all, rebuild_summaries
+    from chainpress.rebuilding import flush_invalidations, rebuild_all, rebuild_summaries
 
-    run = rebuild_all if action == "rebuild-all" else rebuild_summaries
-    report = run(_ports(), dt.datetime.now(dt.UTC))
+    if action == "flush-invalidations":
+        report = flush_invalidations(_ports())
+    else:
+        run = rebuild_all if action == "rebuild-all" else rebuild_summaries
+        report = run(_ports(), dt.datetime.now(dt.UTC))
     _record(report, records=0)
     return {
         "action": action,
@@ -153,6 +157,7 @@ def _manual(action: str) -> dict[str, Any]:
         "deleted": len(report.deleted),
         "unchanged": report.unchanged,
         "invalidated": report.invalidated,
+        "deferred": report.deferred,
     }
 
 
@@ -160,8 +165,10 @@ def _ports() -> RebuildPorts:
     from chainpress.aws import clients
     from chainpress.aws.articles import DynamoArticleStore
     from chainpress.aws.cdn import CloudFrontInvalidator
+    from chainpress.aws.invalidations import DynamoInvalidationQueue
     from chainpress.aws.s3 import S3SiteWriter
     from chainpress.aws.views_store import DynamoHotLists
+    from chainpress.invalidation import parse_mode
     from chainpress.rebuilding import (
         DEFAULT_RELINK_LIMIT,
         DEFAULT_WILDCARD_THRESHOLD,
@@ -171,14 +178,27 @@ def _ports() -> RebuildPorts:
     distribution = os.environ.get("DISTRIBUTION_ID", "").strip()
     threshold = os.environ.get("INVALIDATION_WILDCARD_THRESHOLD", "").strip()
     relink_limit = os.environ.get("RELINK_LIMIT", "").strip()
+    table = os.environ["ARTICLES_TABLE"]
     return RebuildPorts(
-        store=DynamoArticleStore(os.environ["ARTICLES_TABLE"], clients.dynamodb()),
+        store=DynamoArticleStore(table, clients.dynamodb()),
         site=S3SiteWriter(os.environ["SITE_BUCKET"], clients.s3()),
         hot=DynamoHotLists(os.environ["VIEWS_TABLE"], clients.dynamodb()),
         cdn=CloudFrontInvalidator(distribution, clients.cloudfront()) if distribution else None,
         wildcard_threshold=int(threshold) if threshold else DEFAULT_WILDCARD_THRESHOLD,
         relink_limit=int(relink_limit) if relink_limit else DEFAULT_RELINK_LIMIT,
+        invalidations=DynamoInvalidationQueue(table, clients.dynamodb()),
+        invalidation_mode=parse_mode(os.environ.get("INVALIDATION_MODE", "")),
+        flush_each_batch=_flush_each_batch(os.environ.get("INVALIDATION_FLUSH", "")),
     )
+
+
+def _flush_each_batch(value: str) -> bool:
+    """``batch`` (default): each batch sends its invalidations; ``schedule``: only the
+    minute schedule does (fewer, larger requests: see README, "What it costs")."""
+    choice = value.strip() or "batch"
+    if choice not in ("batch", "schedule"):
+        raise ValueError(f"INVALIDATION_FLUSH must be batch or schedule, not {value!r}")
+    return choice == "batch"
 
 
 def _record(report: RebuildReport, *, records: int) -> None:
@@ -192,11 +212,20 @@ def _record(report: RebuildReport, *, records: int) -> None:
             "deleted": report.deleted[:200],
             "unchanged": report.unchanged,
             "invalidated": report.invalidated,
+            "invalidations_deferred": report.deferred,
+            "oldest_pending_invalidation_s": report.oldest_pending,
+            "cdn_error": report.cdn_error,
         },
     )
     metrics.add_metric(name="PagesWritten", unit=MetricUnit.Count, value=report.pages_written)
     metrics.add_metric(
         name="PathsInvalidated", unit=MetricUnit.Count, value=len(report.invalidated)
+    )
+    # Paths the CDN refused this time (sent again by the next batch or the schedule), and how
+    # long the oldest of them has waited: the InvalidationBacklogAlarm watches the latter.
+    metrics.add_metric(name="InvalidationsDeferred", unit=MetricUnit.Count, value=report.deferred)
+    metrics.add_metric(
+        name="OldestPendingInvalidation", unit=MetricUnit.Seconds, value=report.oldest_pending
     )
 
 

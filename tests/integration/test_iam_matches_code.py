@@ -212,6 +212,7 @@ def test_rebuild_role_matches_its_calls(stack: Stack, monkeypatch: pytest.Monkey
 
     def rebuild_all() -> None:
         rebuild_app.lambda_handler({"action": "rebuild-all"}, Context())
+        rebuild_app.lambda_handler({"action": "flush-invalidations"}, Context())
 
     called = run_recorded(batch(records))
     steps = relink_records()  # moto: an UpdateItem that creates an item gives two INSERTs

@@ -24,6 +24,7 @@ from functions.publish import app as publish_app
 from functions.rebuild import app as rebuild_app
 from tests.support.aws import create_distribution, create_stack
 from tests.support.events import load_event
+from tests.support.faults import error_answer, inject
 from tests.support.lambda_context import Context
 
 CARD = re.compile(r'<h2 class="card-title"><a href="/articles/([^/"]+)/"')
@@ -235,21 +236,60 @@ def test_replayed_or_reordered_batches_give_byte_identical_sites(stack: Stack) -
     assert b"/articles/base1/" not in forward["index.html"]
 
 
-def test_cloudfront_invalidation_has_exactly_the_changed_paths(
+def invalidations(distribution: str) -> list[list[str]]:
+    """Paths of every invalidation the distribution accepted, oldest first."""
+    cloudfront = clients.cloudfront()
+    listing = cloudfront.list_invalidations(DistributionId=distribution)["InvalidationList"]
+    batches = [
+        cloudfront.get_invalidation(DistributionId=distribution, Id=item["Id"])["Invalidation"]
+        for item in listing.get("Items", [])
+    ]
+    batches.sort(key=lambda b: b["CreateTime"])
+    return [sorted(b["InvalidationBatch"]["Paths"]["Items"]) for b in batches]
+
+
+def test_cloudfront_invalidation_by_default_is_the_changed_article_pages_only(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cloudfront = clients.cloudfront()
     distribution = create_distribution(stack.bucket)
     stack.upload("one", source("One", 1))
     stack.rebuild()  # no distribution yet: nothing to invalidate
-    assert (
-        cloudfront.list_invalidations(DistributionId=distribution)["InvalidationList"].get(
-            "Quantity", 0
-        )
-        == 0
-    )
+    assert invalidations(distribution) == []
 
     monkeypatch.setenv("DISTRIBUTION_ID", distribution)
+    stack.upload("two", source("Two", 2))
+    before = stack.objects()
+    stack.rebuild()
+    after = stack.objects()
+    changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    assert "index.html" in changed  # listings changed too: they expire within a minute
+    # A new article: its own URL was never cached; its neighbour's "next" link changed.
+    assert invalidations(distribution) == [["/articles/one/index.html"]]
+    for key in ("index.html", "category/bitcoin/index.html", "feed.xml", "sitemap.xml"):
+        head = stack.s3.head_object(Bucket=stack.bucket, Key=key)
+        assert "s-maxage=30" in head["CacheControl"], key
+        assert "stale-while-revalidate" in head["CacheControl"], key
+    assert (
+        "s-maxage=86400"
+        in stack.s3.head_object(Bucket=stack.bucket, Key="articles/two/index.html")["CacheControl"]
+    )
+
+    stack.upload("one", source("One, corrected", 1))  # an edit: its page and its neighbour's
+    stack.rebuild()
+    assert invalidations(distribution)[-1] == [
+        "/articles/one/index.html",
+        "/articles/two/index.html",
+    ]
+
+
+def test_cloudfront_invalidation_in_exact_mode_has_every_changed_path(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    distribution = create_distribution(stack.bucket)
+    monkeypatch.setenv("DISTRIBUTION_ID", distribution)
+    monkeypatch.setenv("INVALIDATION_MODE", "exact")
+    stack.upload("one", source("One", 1))
+    stack.rebuild()
     stack.upload("two", source("Two", 2))
     records = stack.records()
     before = stack.objects()
@@ -257,24 +297,85 @@ def test_cloudfront_invalidation_has_exactly_the_changed_paths(
     after = stack.objects()
     changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
     expected = sorted("/" + k for k in changed if not k.startswith("_internal/"))
-    listing = cloudfront.list_invalidations(DistributionId=distribution)["InvalidationList"]
-    assert listing["Quantity"] == 1
-    done = cloudfront.get_invalidation(DistributionId=distribution, Id=listing["Items"][0]["Id"])
-    paths = done["Invalidation"]["InvalidationBatch"]["Paths"]["Items"]
-    assert sorted(paths) == expected
+    paths = invalidations(distribution)[-1]
+    assert paths == expected
     assert "/index.html" in paths
     assert "/articles/one/index.html" in paths
 
     monkeypatch.setenv("INVALIDATION_WILDCARD_THRESHOLD", "3")
     stack.upload("three", source("Three", 3))
     stack.rebuild()
-    listing = cloudfront.list_invalidations(DistributionId=distribution)["InvalidationList"]
-    assert listing["Quantity"] == 2
-    newest = [
-        cloudfront.get_invalidation(DistributionId=distribution, Id=item["Id"])["Invalidation"]
-        for item in listing["Items"]
-    ]
-    assert ["/*"] in [i["InvalidationBatch"]["Paths"]["Items"] for i in newest]
+    assert invalidations(distribution)[-1] == ["/*"]
+
+
+def pending_paths(stack: Stack) -> set[str]:
+    answer = clients.dynamodb().query(
+        TableName=stack.table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "cdn#pending"}},
+        ConsistentRead=True,
+    )
+    return {item["path"]["S"] for item in answer["Items"]}
+
+
+def test_throttled_invalidations_are_sent_by_the_next_batch_or_the_schedule(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    distribution = create_distribution(stack.bucket)
+    monkeypatch.setenv("DISTRIBUTION_ID", distribution)
+    for day, slug in ((1, "a"), (2, "b"), (3, "c")):
+        stack.upload(slug, source(slug.upper(), day))
+    stack.rebuild()
+    settled = len(invalidations(distribution))
+
+    def busy(request: dict[str, Any]) -> Any:
+        return error_answer("TooManyInvalidationsInProgress", "Your request contains too many")
+
+    with inject(clients.cloudfront(), "CreateInvalidation", busy) as refused:
+        stack.upload("b", source("B, corrected", 2))  # its page and both neighbours
+        assert stack.rebuild() == {"batchItemFailures": []}  # the batch does not fail
+        stack.upload("d", source("D", 4))  # a new article: its neighbour c
+        assert stack.rebuild() == {"batchItemFailures": []}
+        assert len(refused) == 2
+    assert len(invalidations(distribution)) == settled  # nothing reached CloudFront ...
+    expected = {f"/articles/{slug}/index.html" for slug in "abc"}
+    assert pending_paths(stack) == expected  # ... and nothing was forgotten
+    result = rebuild_app.lambda_handler({"action": "flush-invalidations"}, Context())
+    assert result["invalidated"] == sorted(expected)
+    assert invalidations(distribution)[-1] == sorted(expected)
+    assert pending_paths(stack) == set()
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")  # the killed run
+def test_a_fault_between_the_page_writes_and_the_invalidation_loses_nothing(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    distribution = create_distribution(stack.bucket)
+    monkeypatch.setenv("DISTRIBUTION_ID", distribution)
+    for day, slug in ((1, "a"), (2, "b")):
+        stack.upload(slug, source(slug.upper(), day))
+    stack.rebuild()
+    stack.upload("c", source("C", 3))
+    records = stack.records()
+
+    class Died(BaseException):
+        """The function is killed (timeout): nothing catches this."""
+
+    def die(*args: object, **kwargs: object) -> None:
+        raise Died
+
+    # Every page is written, then the function dies before its invalidation request.
+    with monkeypatch.context() as patch:
+        patch.setattr("chainpress.rebuilding.flush", die)
+        with pytest.raises(Died):
+            stack.rebuild(records)
+    assert "c" in stack.slugs("index.html")  # the pages are there ...
+    assert pending_paths(stack) == {"/articles/b/index.html"}  # ... and so is the record
+    # Lambda delivers the batch again: every page is now byte-identical, nothing is written,
+    # and the recorded path is invalidated all the same.
+    assert stack.rebuild(records) == {"batchItemFailures": []}
+    assert invalidations(distribution)[-1] == ["/articles/b/index.html"]
+    assert pending_paths(stack) == set()
 
 
 def test_site_record_and_manual_action_rebuild_everything(stack: Stack) -> None:

@@ -382,6 +382,24 @@ def test_functions_common_settings(raw: dict[str, Any], cfn: dict[str, Any]) -> 
         "Ref": "InvalidationWildcardThreshold"
     }
     assert raw["Parameters"]["InvalidationWildcardThreshold"]["Default"] == 50
+    assert rebuild["Environment"]["Variables"]["INVALIDATION_MODE"] == {"Ref": "InvalidationMode"}
+    mode = raw["Parameters"]["InvalidationMode"]
+    assert (mode["Default"], mode["AllowedValues"]) == ("articles", ["articles", "exact"])
+    assert rebuild["Environment"]["Variables"]["INVALIDATION_FLUSH"] == {"Ref": "InvalidationFlush"}
+    assert raw["Parameters"]["InvalidationFlush"]["Default"] == "batch"
+    publish = props(cfn, "PublishFunction")["Environment"]["Variables"]
+    assert publish["DISTRIBUTION_ID"] == {"Ref": "Distribution"}  # records edited pages
+    # The rebuild role writes the articles table only in the pending-invalidation partition
+    # and the article partitions (relink cursors), never sources, listings or heads.
+    (bookkeeping,) = [
+        st
+        for st in function_policy_statements(raw, "RebuildFunction")
+        if st.get("Sid") == "RebuildBookkeeping"
+    ]
+    assert sorted(as_list(bookkeeping["Action"])) == ["dynamodb:DeleteItem", "dynamodb:UpdateItem"]
+    assert bookkeeping["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["cdn#pending", "article#*"]}
+    }
     views = props(cfn, "ViewsFunction")["Environment"]["Variables"]
     assert refs(views["SITE_ORIGIN"]) == {"SiteUrl", "DomainName"}
 
@@ -483,6 +501,15 @@ def test_async_retries_and_failure_destinations(
     assert _sends_to(props(cfn, f"{function}Role"), queue)
 
 
+def test_publish_concurrency_is_bounded(raw: dict[str, Any], cfn: dict[str, Any]) -> None:
+    # Every publish writes head#home: a bulk upload queues in Lambda (events wait up to 6 h)
+    # rather than retrying against itself.
+    assert props(cfn, "PublishFunction")["ReservedConcurrentExecutions"] == {
+        "Ref": "PublishConcurrency"
+    }
+    assert raw["Parameters"]["PublishConcurrency"]["Default"] == 10
+
+
 def test_failure_queues_encrypted_and_alarmed(cfn: dict[str, Any]) -> None:
     alarms = of_type(cfn, "AWS::CloudWatch::Alarm")
     for queue in QUEUES:
@@ -525,6 +552,19 @@ def test_trending_schedule(cfn: dict[str, Any]) -> None:
     assert rule["Properties"]["State"] == "ENABLED"
     (target,) = rule["Properties"]["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": ["TrendingFunction", "Arn"]}
+
+
+def test_invalidation_schedule_and_backlog_alarm(cfn: dict[str, Any]) -> None:
+    rule = res(cfn, "RebuildFunctionInvalidationSchedule")
+    assert rule["Properties"]["ScheduleExpression"] == "rate(1 minute)"
+    assert rule["Properties"]["State"] == "ENABLED"
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["RebuildFunction", "Arn"]}
+    assert json.loads(target["Input"]) == {"action": "flush-invalidations"}
+    alarm = props(cfn, "InvalidationBacklogAlarm")
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("chainpress", "OldestPendingInvalidation")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "rebuild"}]
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 
 
 # ------------------------------------------------------------------------- HTTP API
@@ -643,6 +683,8 @@ def test_distribution(cfn: dict[str, Any]) -> None:
     for error in errors.values():
         assert error["ResponseCode"] == 404
         assert error["ResponsePagePath"] == "/404.html"
+        # Never cached: a new article's URL asked for too early needs no invalidation.
+        assert error["ErrorCachingMinTTL"] == 0
 
     oac = props(cfn, "SiteOriginAccessControl")["OriginAccessControlConfig"]
     assert oac["OriginAccessControlOriginType"] == "s3"
@@ -738,6 +780,8 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
             "dynamodb:Query",
             "dynamodb:PutItem",
             "dynamodb:DeleteItem",
+            # Pending CDN paths of edited articles (only partition cdn#pending).
+            "dynamodb:UpdateItem",
         },
     },
     "RebuildFunction": {
@@ -748,7 +792,8 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
             "dynamodb:BatchGetItem",
             "dynamodb:Query",
             "dynamodb:Scan",
-            # relink cursors (rebuilding.py): a step left for later, removed when done
+            # Pending CDN paths and relink cursors (only partitions cdn#pending and article#*:
+            # see test_rebuild_env_and_cdn_queue).
             "dynamodb:UpdateItem",
             "dynamodb:DeleteItem",
         },

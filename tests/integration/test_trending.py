@@ -287,3 +287,55 @@ def test_a_removed_article_stops_counting_after_the_next_run_and_resumes_if_back
     source = SourceState(article.source_key, pad_sequencer("0C"), slug="pulled", status="published")
     stack.store.commit(ArticleChange(source=source, new=article, previous=removed))
     assert counter.add("pulled", NOW + dt.timedelta(minutes=7)) == 31  # reopened, total kept
+
+
+def test_rollups_and_hour_buckets_are_read_back_in_pages_in_slug_order(stack: Stack) -> None:
+    from chainpress.aws.views_store import DynamoViewBuckets, bucket_pk, bucket_sk
+    from chainpress.views import RollupRow, bucket_partition
+
+    table, client = stack.names["ViewsTable"], clients.dynamodb()
+    buckets = DynamoViewBuckets(table, client)
+    hour = hour_key(NOW)
+    # 1,200 articles counted in this hour, several shards each: partitions hold > 1 page.
+    counts: dict[str, int] = {}
+    puts = []
+    for i in range(1200):
+        slug = f"链圈-{i:04d}"
+        for shard in range(i % 3 + 1):
+            item = {
+                "pk": {"S": bucket_pk(hour[:8], bucket_partition(slug, shard))},
+                "sk": {"S": bucket_sk(hour, slug)},
+                "views": {"N": str(shard + 1)},
+            }
+            puts.append({"PutRequest": {"Item": item}})
+            counts[slug] = counts.get(slug, 0) + shard + 1
+    for start in range(0, len(puts), 25):
+        client.batch_write_item(RequestItems={table: puts[start : start + 25]})
+    rows = list(buckets.hour_rows(hour))
+    assert [slug for slug, _ in rows] == sorted(slug for slug, _ in rows)
+    summed: dict[str, int] = {}
+    for slug, views in rows:
+        summed[slug] = summed.get(slug, 0) + views
+    assert summed == counts
+
+    closed = "2024050301"
+    rollup = [
+        RollupRow(f"s{i:05d}-{'链' * 150}", i + 1, "bitcoin", 1_714_550_400, True)
+        for i in range(2500)
+    ]
+    assert buckets.rolled_up([closed]) == set()
+    buckets.save_rollup(closed, iter(rollup))
+    items = [
+        item
+        for page in client.get_paginator("query").paginate(
+            TableName=table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"rollup#{closed}"}},
+        )
+        for item in page["Items"]
+    ]
+    # Rows of long slugs: split by size (items hold 400 KB), not only every 1,000 rows.
+    assert len(items) - 1 > 3
+    assert all(len(i["rows"]["S"].encode()) < 400_000 for i in items if "rows" in i)
+    assert DynamoViewBuckets(table, client).rolled_up([closed, "2024050302"]) == {closed}
+    assert list(DynamoViewBuckets(table, client).rollup_rows(closed)) == rollup

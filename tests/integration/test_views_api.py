@@ -6,8 +6,6 @@ import base64
 import concurrent.futures
 import datetime as dt
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -32,6 +30,7 @@ from functions.views import app
 from tests.support.aws import create_stack
 from tests.support.events import load_event
 from tests.support.lambda_context import Context
+from tests.support.moto_server import serialised_moto_server
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
@@ -158,11 +157,13 @@ def test_view_items_have_the_documented_shapes(
     shard, bucket = items["views"], items["bucket"]
     assert shard["pk"]["S"].startswith(f"views#{SLUG}#")
     assert shard["sk"]["S"] == "views"
-    assert 0 <= int(shard["pk"]["S"].rsplit("#", 1)[1]) < views.SHARDS
-    day, shard_no = bucket["pk"]["S"].split("#")[1:]
+    shard_no = int(shard["pk"]["S"].rsplit("#", 1)[1])
+    assert 0 <= shard_no < views.SHARDS
+    day, partition = bucket["pk"]["S"].split("#")[1:]
     hour, slug = bucket["sk"]["S"].split("#", 1)
     assert (len(day), len(hour), slug) == (8, 2, SLUG)
-    assert 0 <= int(shard_no) < views.SHARDS
+    # The hour bucket's partition: the article's hash plus the shard the view was counted on.
+    assert int(partition) == views.bucket_partition(SLUG, shard_no)
     assert int(bucket["views"]["N"]) == 1
     assert int(bucket["expires"]["N"]) > time.time() + 7 * 86400
 
@@ -338,50 +339,19 @@ def _memory_ports() -> app.Ports:
 # ----------------------------------------- concurrency: 8 threads x 500 views, exactly 4,000
 
 
-# Runs in its own process: the server gets its own interpreter (and GIL), so the 8 client
-# threads here do not slow moto down, and moto's request handling is serialised with a lock.
-_SERVER = """
-import logging, sys, threading
-from moto.server import ThreadedMotoServer
-logging.getLogger("werkzeug").setLevel(logging.ERROR)
-server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-server.start()
-wsgi = server._server  # werkzeug's server: its .app is called once per request
-inner, lock = wsgi.app, threading.Lock()
-def one_at_a_time(environ, start_response):
-    with lock:
-        return list(inner(environ, start_response))
-wsgi.app = one_at_a_time
-print(server.get_host_and_port()[1], flush=True)
-sys.stdin.read()  # until the test closes our stdin
-server.stop()
-"""
-
-
 @pytest.fixture
 def serialised_moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A moto server on a free port whose request handling is serialised: moto's DynamoDB is
-    not atomic across threads (it would lose ADDs by itself), so with one request at a time
+    """A moto server whose request handling is serialised (tests/support/moto_server.py):
     any lost view can only come from our code (e.g. a read-modify-write)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _SERVER],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    assert proc.stdin is not None
-    url = f"http://127.0.0.1:{int(proc.stdout.readline())}"
-    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
-    clients.reset()
-    app.ports.cache_clear()
-    try:
-        yield url
-    finally:
-        app.ports.cache_clear()
+    with serialised_moto_server() as url:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", url)
         clients.reset()
-        proc.stdin.close()
-        proc.wait(timeout=30)
+        app.ports.cache_clear()
+        try:
+            yield url
+        finally:
+            app.ports.cache_clear()
+            clients.reset()
 
 
 def test_concurrent_views_on_one_article_are_all_counted(

@@ -68,7 +68,11 @@ class Site:
         self.store = InMemoryArticleStore()
         self.site = InMemorySiteWriter()
         self.cdn = InMemoryCdn()
-        self.ports = RebuildPorts(self.store, self.site, InMemoryHotLists(), self.cdn)
+        # Exact mode: these tests pin that every changed page is known and sent (the default
+        # mode's policy is tested in test_invalidation.py).
+        self.ports = RebuildPorts(
+            self.store, self.site, InMemoryHotLists(), self.cdn, invalidation_mode="exact"
+        )
         self.paging = paging or Paging()
         self.seq = 0
 

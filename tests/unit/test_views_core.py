@@ -5,7 +5,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import os
 import re
+import subprocess
+import sys
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -251,7 +255,7 @@ def test_count_view_counts_a_reader_and_reads_for_a_bot() -> None:
     assert views.count_view("a", CHROME, NOW, counter).views == 2
     bot = views.count_view("a", "Googlebot/2.1", NOW, counter)
     assert bot == views.ViewCount(slug="a", views=2, counted=False)
-    assert counter.hours([views.hour_key(NOW)]) == {"2024050312": {"a": 2}}
+    assert counter.counts(views.hour_key(NOW)) == {"a": 2}
 
 
 @pytest.mark.parametrize("status", ["draft", "scheduled", "removed", None])
@@ -357,22 +361,64 @@ def test_fold_keeps_at_most_size_items_and_leaves_uncategorised_out_of_categorie
 
 
 def test_closed_hours_are_rolled_up_once_and_read_back() -> None:
-    counter = views.InMemoryViews(store_with(make("a"), make("b")))
+    store = store_with(make("a"), make("b", category="wallet"))
+    counter = views.InMemoryViews(store)
     for at, slug in [
         (NOW - dt.timedelta(hours=3), "a"),
         (NOW - dt.timedelta(hours=3), "b"),
         (NOW - dt.timedelta(minutes=5), "a"),
     ]:
         counter.add(slug, at)
-    first = views.recent_counts(counter, NOW)
-    assert first == {"2024050309": {"a": 1, "b": 1}, "2024050312": {"a": 1}}
-    assert counter.shard_reads == 168 * views.SHARDS  # every hour once
+    first = views.fold_hot(counter, store, NOW)
+    assert [(i.slug, i.views) for i in first.lists[("7d", None)]] == [("a", 2), ("b", 1)]
+    assert [i.slug for i in first.lists[("24h", "wallet")]] == ["b"]
+    assert counter.partition_reads == 168 * views.BUCKET_PARTITIONS  # every hour once
     assert len(counter.rolled) == 167  # every closed hour, empty ones too
-    assert views.recent_counts(counter, NOW) == first
-    assert counter.shard_reads == 169 * views.SHARDS  # then only the open hour
+    date = int(make("a").date.timestamp())
+    assert counter.rolled["2024050309"] == [
+        views.RollupRow("a", 1, "bitcoin", date, True),
+        views.RollupRow("b", 1, "wallet", date, True),
+    ]
+    assert views.fold_hot(counter, store, NOW).lists == first.lists
+    assert counter.partition_reads == 169 * views.BUCKET_PARTITIONS  # then only the open hour
     # 11:00-12:00 closes at 12:02 (margin for views still in flight), not before.
     assert not views.hour_closed("2024050311", dt.datetime(2024, 5, 3, 12, 1, tzinfo=dt.UTC))
     assert views.hour_closed("2024050311", dt.datetime(2024, 5, 3, 12, 2, tzinfo=dt.UTC))
+
+
+def test_one_article_spreads_over_shards_partitions_and_articles_over_all() -> None:
+    viral = {views.bucket_partition("bitcoin-halving", k) for k in range(views.SHARDS)}
+    assert len(viral) == views.SHARDS
+    used = {views.bucket_partition(f"story-{i}", 0) for i in range(2000)}
+    assert used == set(range(views.BUCKET_PARTITIONS))
+    # Stable across processes (CRC-32, not the salted built-in hash).
+    code = "from chainpress.views import bucket_partition as p; print(p('链圈-bitcoin-etf', 3))"
+    seen = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert seen == {str(views.bucket_partition("链圈-bitcoin-etf", 3))}
+
+
+def test_unlisted_articles_viewed_this_hour_are_closed_page_by_page() -> None:
+    live = [make(f"s{i:03d}") for i in range(150)]
+    store = store_with(*live)
+    counter = views.InMemoryViews(store)
+    for article in live:
+        counter.add(article.slug, NOW)
+    for article in live[:120]:  # taken down after being viewed
+        store.articles[article.slug] = dataclasses.replace(article, status="removed")
+    pages: list[list[str]] = []
+    result = views.fold_hot(counter, store, NOW, close=lambda slugs: pages.append(list(slugs)))
+    assert sorted(s for page in pages for s in page) == [a.slug for a in live[:120]]
+    assert max(len(page) for page in pages) <= views.FOLD_PAGE
+    assert {i.slug for i in result.lists[("24h", None)]} == {a.slug for a in live[120:]}
 
 
 def test_trending_run_in_memory_publishes_due_and_writes_hot() -> None:
@@ -421,3 +467,70 @@ def test_trending_run_in_memory_publishes_due_and_writes_hot() -> None:
             "at": "2024-05-03T12:30:00Z",
         }
     }
+
+
+# --------------------------------------------------------------------- the fold's memory
+
+
+def week_of_views(distinct: int) -> tuple[InMemoryArticleStore, views.InMemoryViews]:
+    """``distinct`` live articles in 8 categories, each viewed in 3 of the week's closed hours
+    (already rolled up) and a few of them in the open hour."""
+    store = InMemoryArticleStore()
+    counter = views.InMemoryViews(store)
+    hours = views.window_hours("7d", NOW)
+    closed = [h for h in hours if views.hour_closed(h, NOW)]
+    rows: dict[str, list[views.RollupRow]] = {h: [] for h in closed}
+    for i in range(distinct):
+        article = make(f"s{i:06d}", category=f"c{i % 8}", day=1 + i % 28)
+        store.articles[article.slug] = article
+        date = int(article.date.timestamp())
+        for k in range(3):
+            hour = closed[(i * 7 + k * 31) % len(closed)]
+            views_in_hour = 1 + (i * 2654435761 + k) % 997  # spread, deterministic
+            rows[hour].append(
+                views.RollupRow(article.slug, views_in_hour, article.category, date, True)
+            )
+    for hour, found in rows.items():
+        counter.rolled[hour] = sorted(found, key=lambda r: r.slug)
+    for i in range(0, distinct, max(1, distinct // 20)):
+        counter.add(f"s{i:06d}", NOW)
+    return store, counter
+
+
+def fold_measured(distinct: int) -> tuple[views.FoldResult, int, list[tuple[str, int]]]:
+    """The fold, its peak traced memory, and the week's true top list (summed naively)."""
+    store, counter = week_of_views(distinct)
+    totals: dict[str, int] = {}
+    for found in counter.rolled.values():
+        for row in found:
+            totals[row.slug] = totals.get(row.slug, 0) + row.views
+    for slug, n in counter.counts(views.hour_key(NOW)).items():
+        totals[slug] = totals.get(slug, 0) + n
+    dates = {slug: a.date.timestamp() for slug, a in store.articles.items()}
+    best = sorted(totals.items(), key=lambda kv: (-kv[1], -dates[kv[0]], kv[0]))
+    categories = [f"c{i}" for i in range(8)]
+    tracemalloc.start()
+    try:
+        result = views.fold_hot(counter, store, NOW, categories=categories)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return result, peak, best[: views.HOT_SIZE]
+
+
+def test_the_fold_holds_the_same_few_records_for_ten_times_the_articles() -> None:
+    small, small_peak, _ = fold_measured(2_000)
+    large, large_peak, expected = fold_measured(20_000)
+    assert (small.articles_seen, large.articles_seen) == (2_000, 20_000)
+    # Top lists (2 windows x (overall + 8 categories) x 2 x 50) plus one page of lookups:
+    bound = 2 * 9 * 2 * views.HOT_SIZE + views.FOLD_PAGE
+    assert small.max_held <= bound
+    assert large.max_held <= bound
+    # Records read: the open hour's 20 articles and the winners, not every article viewed.
+    assert large.records_read <= 20 + 2 * 9 * 2 * views.HOT_SIZE
+    # Memory: flat, not 10x (the in-memory store itself was built before tracing started).
+    assert large_peak < 1.5 * small_peak, (small_peak, large_peak)
+    # And the lists are right: the most viewed articles of the week, each category's own.
+    assert [(i.slug, i.views) for i in large.lists[("7d", None)]] == expected
+    assert all(i.category == "c3" for i in large.lists[("7d", "c3")])
+    assert len(large.lists[("7d", "c3")]) == views.HOT_SIZE

@@ -38,6 +38,7 @@ from chainpress.paging import (
 from chainpress.ports import (
     ArticleChange,
     ArticleConflict,
+    CdnUnavailable,
     HotItem,
     IndexEntry,
     ListingHead,
@@ -534,13 +535,28 @@ class InMemoryHotLists:
 
 
 class InMemoryCdn:
+    """Accepted invalidation requests in ``requests``; ``refusals`` are raised first, one per
+    request (e.g. ``CdnUnavailable("TooManyInvalidationsInProgress")``), to test retries."""
+
     def __init__(self) -> None:
         self.requests: list[list[str]] = []
+        self.references: list[str] = []
+        self.refusals: list[CdnUnavailable] = []
         self.calls: collections.Counter[str] = collections.Counter()
 
-    def invalidate(self, paths: Iterable[str]) -> None:
+    def invalidate(self, paths: Iterable[str], reference: str = "") -> None:
         self.calls["CreateInvalidation"] += 1
+        if self.refusals:
+            raise self.refusals.pop(0)
+        if reference and reference in self.references:
+            return  # CloudFront answers a repeated request with the invalidation it has
         self.requests.append(list(paths))
+        self.references.append(reference)
+
+    @property
+    def paths(self) -> set[str]:
+        """Every path some accepted request invalidated."""
+        return {path for request in self.requests for path in request}
 
 
 def total_calls(*adapters: object) -> collections.Counter[str]:

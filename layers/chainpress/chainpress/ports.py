@@ -13,7 +13,12 @@ from chainpress.model import Article, Problem
 from chainpress.paging import DEFAULT_PAGING, IndexEntry, ListingHead, Paging
 
 HTML = "text/html; charset=utf-8"
-CACHE_PAGE = "public, max-age=60, s-maxage=300"
+# Listings, home, feeds, sitemaps, the hot page: a short shared-cache lifetime instead of CDN
+# invalidations (billed per path). CloudFront keeps them 30 s, then serves the old copy for at
+# most 30 s more while it fetches the new one; browsers keep them 30 s counted from when the
+# CDN fetched them (the Age header). Readers see a change within 60 s of its write.
+CACHE_PAGE = "public, max-age=30, s-maxage=30, stale-while-revalidate=30"
+# Article pages: cached for a day, invalidated exactly when they change (chainpress.invalidation).
 CACHE_ARTICLE = "public, max-age=300, s-maxage=86400"
 CACHE_STATIC = "public, max-age=86400"
 INTERNAL_PREFIX = "_internal/"
@@ -230,7 +235,45 @@ class HotLists(Protocol):
     def get(self, window: str, category: str | None = None) -> list[HotItem]: ...
 
 
+class CdnUnavailable(Exception):
+    """The CDN did not take an invalidation request: throttled, too many invalidations in
+    progress, a server fault, no answer (``transient``), or refused it (not transient). The
+    paths stay pending either way and are sent again later."""
+
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
 class CdnInvalidator(Protocol):
-    def invalidate(self, paths: Iterable[str]) -> None:
-        """Invalidate URL paths (each starting with ``/``) in one request."""
+    def invalidate(self, paths: Iterable[str], reference: str = "") -> None:
+        """Invalidate URL paths (each starting with ``/``) in one request. ``reference``
+        identifies the request: sending the same one again creates no second invalidation.
+        Raises CdnUnavailable when the request was not taken."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PendingPath:
+    """A CDN path that must be invalidated, as recorded by one writer (``token``)."""
+
+    path: str
+    token: str
+    since: int = 0  # epoch seconds when it was first recorded (0: unknown)
+
+
+class InvalidationQueue(Protocol):
+    """Durable record of the CDN paths still to invalidate (see chainpress.invalidation)."""
+
+    def record(self, path: str, token: str, at: int) -> bool:
+        """Note ``path`` as pending under ``token`` (replacing an older token); True when it
+        was not pending before."""
+        ...
+
+    def pending(self, limit: int) -> list[PendingPath]:
+        """Up to ``limit`` pending paths (in path order)."""
+        ...
+
+    def remove(self, entries: Iterable[PendingPath]) -> None:
+        """Forget each entry, unless its path was recorded again (another token) meanwhile."""
         ...

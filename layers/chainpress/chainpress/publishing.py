@@ -16,7 +16,8 @@ import dataclasses
 import datetime as dt
 import functools
 import html
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from typing import Literal
 
 from chainpress.content import (
@@ -28,6 +29,7 @@ from chainpress.content import (
     media_content_type,
     parse_source,
 )
+from chainpress.invalidation import MAX_PATHS_PER_REQUEST, RecordingWriter
 from chainpress.model import (
     ARTICLE_PREFIX,
     MAX_TRANSLATIONS,
@@ -41,9 +43,11 @@ from chainpress.ports import (
     CACHE_ARTICLE,
     HTML,
     ArticleChange,
+    ArticleConflict,
     ArticleStore,
     ContentSource,
     HotItem,
+    InvalidationQueue,
     Paging,
     SiteWriter,
     SlugTaken,
@@ -52,6 +56,7 @@ from chainpress.ports import (
     body_key,
 )
 from chainpress.render import Theme, href
+from chainpress.retry import backoff_delay
 from chainpress.settings import SETTINGS_KEY, SettingsError, SiteSettings
 from chainpress.site import load_site
 
@@ -98,6 +103,14 @@ RELATED_FROM_TAG = 10
 # Both loops are bounded: the stream-triggered rebuild converges anything left.
 _MAX_RENDERS = 3
 _MAX_CATCH_UP = 3
+# A commit refused because what it read changed before it committed (a concurrent publish
+# moved a listing head it writes, another file took the slug, a concurrent event for the same
+# article): read again and plan again, after a jittered pause (full jitter, so concurrent
+# publishers spread out), this many times in all (at most ~9 s of pauses); then the event fails
+# and Lambda retries it. Every publish writes head#home, so a bulk import does contend here.
+MAX_PLANS = 10
+_REPLAN_BASE = 0.05
+_REPLAN_CAP = 2.0
 
 # Top-level site paths an alias may never take over (generated pages, assets, private data).
 _RESERVED_TOP = frozenset(
@@ -123,6 +136,9 @@ class PublishPorts:
     content: ContentSource
     site: SiteWriter
     store: ArticleStore
+    # Where pages a CDN may hold are noted before they change (None: no CDN).
+    invalidations: InvalidationQueue | None = None
+    pause: Callable[[float], None] = time.sleep  # between re-plans (tests pass a fake)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -352,7 +368,7 @@ def publish_event(record: SourceEvent, ports: PublishPorts, now: dt.datetime) ->
     kind = route(record.key)
     if kind == "ignored":
         return PublishOutcome(key=record.key, route=kind, status="ignored")
-    outcome = _apply(kind, record, ports, now)
+    outcome = _apply_planned(kind, record, ports, now)
     if outcome.status == "stale":
         return outcome
     # Writes happen after the commit, so a newer event for this key may have committed AND
@@ -373,12 +389,28 @@ def publish_event(record: SourceEvent, ports: PublishPorts, now: dt.datetime) ->
             sequencer=current.seq,
             kind="removed" if current.status == "removed" else "created",
         )
-        again = _apply(kind, newer, ports, now)
+        again = _apply_planned(kind, newer, ports, now)
         written += again.written
         deleted += again.deleted
     return dataclasses.replace(
         outcome, written=tuple(written), deleted=tuple(deleted), caught_up=caught_up
     )
+
+
+def _apply_planned(
+    kind: Route, record: SourceEvent, ports: PublishPorts, now: dt.datetime
+) -> PublishOutcome:
+    """``_apply``, read and planned again when its commit finds the record changed under it
+    (the commit is the first write, so nothing was written yet). Bounded: the last conflict
+    propagates and Lambda retries the event later."""
+    for attempt in range(MAX_PLANS):
+        try:
+            return _apply(kind, record, ports, now)
+        except ArticleConflict:
+            if attempt + 1 == MAX_PLANS:
+                raise
+            ports.pause(backoff_delay(attempt, base=_REPLAN_BASE, cap=_REPLAN_CAP))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _apply(
@@ -567,7 +599,9 @@ def _article(
             taken = Problem(f"slug {exc.slug} is already used by {exc.owner}")
             return _article_error(record, state, ports, now, [taken], warnings)
 
-    writes = _Writes(ports.site)
+    was_live = any(a is not None and a.is_listed for a in (own_previous, retired))
+    site = _cdn_guarded(ports, now) if was_live else ports.site
+    writes = _Writes(site)
     old_aliases = _alias_keys(store, own_previous) | _alias_keys(store, retired)
     if retired is not None:
         writes.delete(page_key(retired.slug))
@@ -577,10 +611,10 @@ def _article(
     else:
         writes.delete(body_key(article.slug))
     if article.status == "live":
-        if _write_page(ports.site, theme, store, article, parsed.body.html):
+        if _write_page(site, theme, store, article, parsed.body.html):
             writes.written.append(page_key(article.slug))
         new_aliases = _alias_keys(store, article)
-        writes.written += write_alias_pages(ports.site, store, settings, article)
+        writes.written += write_alias_pages(site, store, settings, article)
     else:
         # Draft or scheduled: the page goes down (trending publishes a scheduled one later).
         writes.delete(page_key(article.slug))
@@ -604,6 +638,22 @@ def _article(
         written=tuple(writes.written),
         deleted=tuple(writes.deleted),
         warnings=warnings,
+    )
+
+
+def _cdn_guarded(ports: PublishPorts, now: dt.datetime) -> SiteWriter:
+    """The site writer for an article that was live: a CDN may hold its pages for a day, so
+    each one is recorded as pending invalidation before it is rewritten or deleted (the
+    rebuild function sends the request; see chainpress.invalidation). A new article needs
+    none of this: its URL was never cached."""
+    if ports.invalidations is None:
+        return ports.site
+    return RecordingWriter(
+        ports.site,
+        ports.invalidations,
+        mode="articles",
+        threshold=MAX_PATHS_PER_REQUEST,
+        at=int(now.timestamp()),
     )
 
 
@@ -650,7 +700,7 @@ def _remove_article(
     if not (state == source and previous == removed):
         store.commit(ArticleChange(source=source, new=removed, previous=previous))
 
-    writes = _Writes(ports.site)
+    writes = _Writes(_cdn_guarded(ports, now) if previous and previous.is_listed else ports.site)
     if previous is not None:
         writes.delete(page_key(slug))
         writes.delete(body_key(slug))

@@ -10,13 +10,17 @@ Which pages, and how each is built, is pages.py; this module runs them:
   between two reads of the listing head; if its ``version`` moved meanwhile (a commit raced
   us), they are planned and built again, so the last write reflects a state at least as new as
   the racing commit. Bounded: that commit's own stream record triggers another rebuild anyway.
-* **CDN**: one invalidation per batch, for exactly the public keys whose bytes changed (plus
-  the changed articles' own pages, which publish rewrote without invalidating), as
-  ``/<key>`` (``/category/x/index.html``, ``/index.html``). That is the CloudFront cache key:
-  the viewer-request function rewrites ``/x/`` and ``/x`` to ``/x/index.html`` before the
-  cache lookup, so ``/x/`` is never cached itself and invalidating it too would double the
-  paths (billed per path past 1,000 a month) for nothing. Past ``wildcard_threshold`` paths a
-  single ``/*`` is cheaper (a wildcard counts as one path). No distribution, no invalidation.
+* **CDN** (chainpress.invalidation): every page a CDN may hold for long is recorded as pending
+  in a durable queue BEFORE it is written or deleted, and the batch ends with one invalidation
+  request for what is pending (its own paths and any left by earlier runs), ``/*`` past
+  ``wildcard_threshold``. By default (``invalidation_mode="articles"``) only pages with a long
+  shared lifetime are invalidated (article pages: changed neighbours, edited articles);
+  listings, feeds and sitemaps expire within a minute (``ports.CACHE_PAGE``). ``"exact"``
+  invalidates every changed public page. Paths are the CloudFront cache keys ``/<key>``
+  (``/category/x/index.html``): the viewer-request function rewrites ``/x/`` to
+  ``/x/index.html`` before the cache lookup, so ``/x/`` itself is never cached. A refused
+  request (throttled, too many in progress) leaves the paths pending for the next batch or the
+  schedule (``flush_invalidations``); it never fails the batch. No distribution, no queue.
 
 Related lists are NOT refreshed by ``rebuild_all``: ``Article.related`` is part of the record,
 so refreshing it means one transactional write per article, each echoing back through the
@@ -38,8 +42,15 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import logging
 from collections.abc import Callable, Iterable, Sequence
 
+from chainpress.invalidation import (
+    InMemoryInvalidationQueue,
+    InvalidationMode,
+    RecordingWriter,
+    flush,
+)
 from chainpress.model import Article
 from chainpress.pages import (
     NUMBERED,
@@ -59,7 +70,14 @@ from chainpress.pages import (
     summary_pages,
     touched_listings,
 )
-from chainpress.ports import INTERNAL_PREFIX, ArticleStore, CdnInvalidator, HotLists, SiteWriter
+from chainpress.ports import (
+    INTERNAL_PREFIX,
+    ArticleStore,
+    CdnInvalidator,
+    HotLists,
+    InvalidationQueue,
+    SiteWriter,
+)
 from chainpress.publishing import page_key, write_article_page
 from chainpress.site import load_site
 from chainpress.sitemaps import SHARD_SIZE
@@ -68,11 +86,14 @@ __all__ = [
     "DEFAULT_WILDCARD_THRESHOLD",
     "RebuildPorts",
     "RebuildReport",
+    "flush_invalidations",
     "invalidation_paths",
     "rebuild_all",
     "rebuild_changes",
     "rebuild_summaries",
 ]
+
+_log = logging.getLogger(__name__)
 
 DEFAULT_WILDCARD_THRESHOLD = 50
 # Pages linking a changed article re-rendered per batch (the rest: later steps, see above).
@@ -90,6 +111,12 @@ class RebuildPorts:
     wildcard_threshold: int = DEFAULT_WILDCARD_THRESHOLD
     shard_size: int = SHARD_SIZE  # unused: shard boundaries are kept in the table
     relink_limit: int = DEFAULT_RELINK_LIMIT
+    # Paths still to invalidate, recorded before the pages change (DynamoDB in Lambda).
+    invalidations: InvalidationQueue = dataclasses.field(default_factory=InMemoryInvalidationQueue)
+    invalidation_mode: InvalidationMode = "articles"
+    # False: batches only record; the schedule sends (one request a minute, however many
+    # publishes: with a low wildcard threshold, one "/*" a minute at most).
+    flush_each_batch: bool = True
 
 
 @dataclasses.dataclass(slots=True)
@@ -99,6 +126,9 @@ class RebuildReport:
     deleted: list[str] = dataclasses.field(default_factory=list)
     unchanged: int = 0  # pages rendered whose bytes were already there
     invalidated: list[str] = dataclasses.field(default_factory=list)  # paths sent to the CDN
+    deferred: int = 0  # paths left pending: the CDN refused them (sent again later)
+    oldest_pending: int = 0  # seconds the oldest deferred path has waited
+    cdn_error: str = ""  # why the pending paths were not sent ("": they were, or none)
 
     @property
     def pages_written(self) -> int:
@@ -141,8 +171,17 @@ class _Session:
 
 def _context(ports: RebuildPorts, now: dt.datetime) -> BuildContext:
     settings, theme = load_site(ports.store.get_site())
+    site: SiteWriter = ports.site
+    if ports.cdn is not None:  # pages a CDN may hold are recorded before they change
+        site = RecordingWriter(
+            ports.site,
+            ports.invalidations,
+            mode=ports.invalidation_mode,
+            threshold=ports.wildcard_threshold,
+            at=int(now.timestamp()),
+        )
     return BuildContext(
-        ports.store, ports.site, ports.hot, settings, theme, now, shard_size=ports.shard_size
+        ports.store, site, ports.hot, settings, theme, now, shard_size=ports.shard_size
     )
 
 
@@ -210,11 +249,38 @@ def _finish(
         deleted=list(session.deleted),
         unchanged=session.unchanged,
     )
-    if ports.cdn is not None:
-        keys = [*session.written, *session.deleted, *also]
-        report.invalidated = invalidation_paths(keys, ports.wildcard_threshold)
-        if report.invalidated:
-            ports.cdn.invalidate(report.invalidated)
+    if isinstance(session.site, RecordingWriter):
+        session.site.note(also)  # before the batch succeeds: a retry re-derives them anyway
+    if ports.flush_each_batch:
+        _flush_into(report, ports)
+    return report
+
+
+def _flush_into(report: RebuildReport, ports: RebuildPorts, *, in_batch: bool = True) -> None:
+    """Send what is pending. In a batch the pages are written and the paths recorded: nothing
+    the CDN (or the queue) does now may fail it; what is not sent stays pending. The schedule
+    lets a failing queue raise, so that it shows as function errors (RebuildErrorsAlarm)."""
+    if ports.cdn is None:
+        return
+    try:
+        done = flush(ports.invalidations, ports.cdn, threshold=ports.wildcard_threshold)
+    except Exception as exc:  # the queue itself failed: the records are still there
+        if not in_batch:
+            raise
+        _log.exception("pending CDN invalidations not flushed; the next batch or schedule will")
+        report.cdn_error = f"{type(exc).__name__}: {exc}"
+        return
+    report.invalidated = list(done.invalidated)
+    report.deferred = done.deferred
+    report.oldest_pending = done.oldest_pending
+    report.cdn_error = done.error
+
+
+def flush_invalidations(ports: RebuildPorts) -> RebuildReport:
+    """The schedule's action: send the invalidations earlier runs could not (CloudFront
+    throttled them, or a run died between its page writes and its request)."""
+    report = RebuildReport()
+    _flush_into(report, ports, in_batch=False)
     return report
 
 
@@ -282,7 +348,7 @@ def rebuild_changes(
     are ``(slug, after)`` cursors of relink steps left by earlier batches."""
     pairs: list[Change] = [(old, new) for old, new in changes if old is not None or new is not None]
     ctx = _context(ports, now)
-    session = _Session(ports.site)
+    session = _Session(ctx.site)
     for listing in touched_listings(pairs):
         plan = functools.partial(plan_listing, ctx, listing, pairs)
         _converge(ctx, session, listing, plan)
@@ -304,7 +370,7 @@ def rebuild_all(ports: RebuildPorts, now: dt.datetime, *, articles: bool = True)
     build renders them on every core with ``publishing.write_article_page``.
     """
     ctx = _context(ports, now)
-    session = _Session(ports.site)
+    session = _Session(ctx.site)
     listings, others = full_site_pages(ctx)
     for listing in listings:
         plan = functools.partial(_whole_listing, ctx, listing)
@@ -326,6 +392,6 @@ def rebuild_summaries(ports: RebuildPorts, now: dt.datetime) -> RebuildReport:
     month heads: no article is read. Batches keep them up to date (level-triggered); this is
     a repair, run on a schedule."""
     ctx = _context(ports, now)
-    session = _Session(ports.site)
+    session = _Session(ctx.site)
     _build_pages(ctx, session, summary_pages(ctx))
     return _finish(ports, session, full=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+from collections.abc import Sequence
 
 from chainpress.model import Article
 from chainpress.ports import (
@@ -29,15 +30,7 @@ from chainpress.ports import (
 from chainpress.publishing import status_report, write_article_page
 from chainpress.render import Theme
 from chainpress.site import load_site
-from chainpress.views import (
-    WINDOWS,
-    HotKey,
-    HotListWriter,
-    ViewBuckets,
-    fold_hot_lists,
-    hour_closed,
-    recent_counts,
-)
+from chainpress.views import WINDOWS, HotKey, HotListWriter, ViewBuckets, fold_hot
 
 __all__ = ["HOT_PAGE_KEY", "TrendingReport", "publish_due", "refresh_hot", "run_trending"]
 
@@ -128,23 +121,18 @@ def refresh_hot(
     now: dt.datetime,
 ) -> tuple[dict[HotKey, list[HotItem]], bool]:
     """Fold the hour buckets of the longest window into one list per window x category (so
-    GET /api/hot is one read), store them, and render ``hot/index.html``."""
-    counts = recent_counts(buckets, now)
-    slugs = sorted({slug for per_hour in counts.values() for slug in per_hour})
-    # Titles, URLs, categories and status come from the records (current), never from counts.
-    articles = store.get_articles(slugs)
-    # Views counted this hour for an article that is no longer live (removed, back to draft):
-    # close its counters, so its next view is checked again and refused.
-    open_hours = [hour for hour in counts if not hour_closed(hour, now)]
-    gone = sorted(
-        {slug for hour in open_hours for slug in counts[hour]}
-        - {slug for slug, article in articles.items() if article.is_listed}
-    )
-    if gone:
-        _log.info("closing view counters of unlisted articles: %s", gone)
-        buckets.close_counters(gone)
+    GET /api/hot is one read), store them, and render ``hot/index.html``. The fold streams
+    (views.fold_hot): its memory does not grow with the number of articles viewed."""
     categories = [c.key for c in theme.settings.categories]
-    lists = fold_hot_lists(counts, articles, now, categories=categories)
+
+    def close(slugs: Sequence[str]) -> None:
+        # Views counted this hour for an article that is no longer live (removed, back to
+        # draft): close its counters, so its next view is checked again and refused.
+        _log.info("closing view counters of unlisted articles: %s", list(slugs))
+        buckets.close_counters(slugs)
+
+    folded = fold_hot(buckets, store, now, categories=categories, close=close)
+    lists = folded.lists
     hot_writer.put_all(lists, now)
     page = theme.hot_page(lists={window: lists[(window, None)] for window in WINDOWS})
     written = writer.write(HOT_PAGE_KEY, page.encode("utf-8"), HTML, CACHE_PAGE)

@@ -6,13 +6,18 @@ Views table items (``ViewsTable``, keys ``pk``/``sk``, TTL attribute ``expires``
 
 - total shard: pk ``views#<slug>#<k>`` (0 <= k < SHARDS), sk ``views``; ``views`` (N, ADD only),
   ``closed`` (BOOL, set by trending when the article is no longer live).
-- hour bucket: pk ``bucket#<YYYYMMDD>#<k>``, sk ``<HH>#<slug>``; ``views`` (N, ADD only),
-  ``expires`` (N, epoch seconds: the hour + 8 days). Partitioned by day, not hour: any hours
-  of a day are one Query per shard (a cold 7-day fold is 160 Queries, not 3,360); the write
-  load per partition key is the same (site-wide views/s divided by SHARDS).
-- hour rollup: pk ``rollup#<YYYYMMDDHH>``, sk ``hour``; ``counts`` (M slug -> N: the hour's
-  shards summed once it is closed, so a trending run reads one item per past hour instead of
-  SHARDS queries), ``expires`` (N).
+- hour bucket: pk ``bucket#<YYYYMMDD>#<p>``, sk ``<HH>#<slug>``; ``views`` (N, ADD only),
+  ``expires`` (N, epoch seconds: the hour + 8 days). ``p = bucket_partition(slug, k)``:
+  the article's hash plus the view's shard ``k``, modulo BUCKET_PARTITIONS (64). So one
+  article's views spread over SHARDS partition keys (10,000 views/s on it: 500 writes/s on
+  each) and different articles land on different keys (20,000 views/s site-wide: ~310 writes/s
+  per key), where a partition key shared by every article (``bucket#<day>#<k>``) took
+  site-wide views/s / 20 (1,000 writes/s at 20,000 views/s: DynamoDB's per-partition limit).
+  Partitioned by day, not hour: any hours of a day are one Query per partition.
+- hour rollup: pk ``rollup#<YYYYMMDDHH>``; sk ``head`` (``chunks``: N, written last) and
+  ``chunk#<NNNN>`` (``rows``: S, JSON ``[[slug, views, category, date, listed], ...]`` in slug
+  order, ROLLUP_CHUNK rows each), ``expires`` (N). A closed hour summed once, with what the
+  articles were when it was rolled up, so a trending run reads a few items per past hour.
 - hot list: pk ``hot#<window>#<category or all>``, sk ``hot``; ``items`` (L of M {slug, title,
   url, category, views}), ``at`` (S, when folded), ``expires`` (N).
 
@@ -20,6 +25,14 @@ Why shards carry the shard number in the *partition* key: one partition takes 1,
 items that share a partition key share a partition whatever their sort key, so 10,000 views/s on
 one article need the writes spread over different partition keys (20 shards: 500 WCU/s each).
 A view's total is the sum of its shards; hot lists fold the hourly buckets (recent views only).
+
+**The fold** (``fold_hot``) streams: every source (one rollup per closed hour, the bucket
+partitions of the open hours) is read page by page in slug order and merged, so each article's
+views of the week arrive together, are summed, and offered to a bounded top list per window and
+category; nothing else is kept. Memory is flat in the number of distinct articles viewed (it
+grows with the number of lists, not of articles). Article records are read for the winners, and
+for articles viewed in the open hours (in pages of FOLD_PAGE), whose counters must be closed if
+they are no longer live.
 """
 
 from __future__ import annotations
@@ -27,10 +40,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import heapq
+import itertools
 import random
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Protocol
 from urllib.parse import unquote
 
@@ -38,20 +54,25 @@ from chainpress.model import Article
 from chainpress.ports import HotItem, HotLists
 
 __all__ = [
+    "BUCKET_PARTITIONS",
     "HOT_SIZE",
     "MAX_SLUGS",
     "SHARDS",
     "WINDOWS",
     "CounterUnavailable",
+    "FoldResult",
     "HotListWriter",
     "InMemoryViews",
     "InvalidInput",
+    "RollupRow",
     "UnknownArticle",
     "ViewBuckets",
     "ViewCount",
     "ViewCounter",
     "bucket_expires",
+    "bucket_partition",
     "count_view",
+    "fold_hot",
     "fold_hot_lists",
     "hour_closed",
     "hour_key",
@@ -63,7 +84,6 @@ __all__ = [
     "parse_window",
     "read_hot",
     "read_views",
-    "recent_counts",
     "slug_from_path",
     "window_hours",
 ]
@@ -72,6 +92,12 @@ __all__ = [
 # partition key, half of DynamoDB's 1,000 WCU/s per partition (headroom for uneven random picks
 # and for other keys that hash to the same partition).
 SHARDS = 20
+# Partition keys of a day's hour buckets: an article's views go to SHARDS consecutive ones
+# (from its hash), so no key carries more than one viral article's 1/SHARDS share plus
+# 1/BUCKET_PARTITIONS of the rest (bench/bench_views.py, capacity model).
+BUCKET_PARTITIONS = 64
+# Articles whose records are read in one request while folding (BatchGetItem: 100 keys).
+FOLD_PAGE = 100
 
 # Hot windows and the hours they cover (the current, partial hour included).
 WINDOWS: dict[str, int] = {"24h": 24, "7d": 7 * 24}
@@ -246,6 +272,12 @@ def hot_expires(now: dt.datetime) -> int:
     return int((now + HOT_TTL).timestamp())
 
 
+def bucket_partition(slug: str, shard: int) -> int:
+    """The hour-bucket partition of a view of ``slug`` counted on ``shard`` (stable across
+    processes: CRC-32 of the UTF-8 slug, not Python's salted ``hash``)."""
+    return (zlib.crc32(slug.encode("utf-8")) + shard) % BUCKET_PARTITIONS
+
+
 # ------------------------------------------------------------------------------------ ports
 
 
@@ -264,18 +296,43 @@ class ViewCounter(Protocol):
         ...
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class RollupRow:
+    """One article's views in one closed hour, with what its record said at roll-up time."""
+
+    slug: str
+    views: int
+    category: str = ""
+    date: int = 0  # the article's date, epoch seconds (ranks ties: newer first)
+    listed: bool = False
+
+
 class ViewBuckets(Protocol):
-    def hours(self, hours: Sequence[str]) -> dict[str, dict[str, int]]:
-        """Views per slug in each hour bucket, summed over shards: ``{hour: {slug: views}}``
-        (hours without views may be absent)."""
+    """Hour buckets and their rollups, read as streams in slug order (page by page: a reader
+    never holds more than a page of each)."""
+
+    def hour_rows(self, hour: str) -> Iterator[tuple[str, int]]:
+        """``(slug, views)`` of one hour from every bucket partition, in slug order; a slug
+        counted in several partitions comes once per partition."""
         ...
 
-    def rollups(self, hours: Sequence[str]) -> dict[str, dict[str, int]]:
-        """Stored rollups of closed hours (absent: not rolled up yet)."""
+    def hours_rows(self, hours: Sequence[str]) -> Iterator[tuple[str, Iterator[tuple[str, int]]]]:
+        """``(hour, rows)`` for each of ``hours`` in ascending order, rows as ``hour_rows``
+        gives them; each hour's rows must be read before the next hour is asked for (a day's
+        partitions are read once for all its hours: the cold fold of a week)."""
         ...
 
-    def save_rollups(self, rollups: Mapping[str, Mapping[str, int]]) -> None:
-        """Store the rollups of closed hours (an empty mapping too: "no views that hour")."""
+    def rolled_up(self, hours: Sequence[str]) -> set[str]:
+        """Which of these closed hours have a complete rollup."""
+        ...
+
+    def rollup_rows(self, hour: str) -> Iterator[RollupRow]:
+        """A closed hour's rollup, in slug order (``rolled_up`` said it is there)."""
+        ...
+
+    def save_rollup(self, hour: str, rows: Iterable[RollupRow]) -> None:
+        """Store a closed hour's rollup from rows in slug order, consumed page by page; an
+        empty one too ("no views that hour"). Complete only once every row is stored."""
         ...
 
     def close_counters(self, slugs: Sequence[str]) -> None:
@@ -341,57 +398,212 @@ def read_hot(
     return window, category, hot.get(window, category)[:limit]
 
 
-def recent_counts(buckets: ViewBuckets, now: dt.datetime) -> dict[str, dict[str, int]]:
-    """Views per slug per hour over the longest window. Closed hours come from their rollups,
-    computed (and stored) on first need; open hours are read from the shards every time."""
-    hours = window_hours(max(WINDOWS, key=WINDOWS.__getitem__), now)
-    closed = [h for h in hours if hour_closed(h, now)]
-    counts = buckets.rollups(closed)
-    missing = [h for h in closed if h not in counts]
-    open_hours = [h for h in hours if not hour_closed(h, now)]
-    fresh = buckets.hours(missing + open_hours)
-    new_rollups = {h: fresh.get(h, {}) for h in missing}
-    if new_rollups:
-        buckets.save_rollups(new_rollups)
-    counts.update(new_rollups)
-    counts.update({h: fresh[h] for h in open_hours if h in fresh})
-    return {h: c for h, c in counts.items() if c}
+class _Articles(Protocol):
+    def get_articles(self, slugs: Sequence[str]) -> Mapping[str, Article]: ...
 
 
-def fold_hot_lists(
-    bucket_counts: Mapping[str, Mapping[str, int]],
-    articles: Mapping[str, Article],
+@functools.total_ordering
+class _Descending:
+    """A slug that compares the other way round: in a ranking where more views win, then the
+    newer article, then the *smaller* slug."""
+
+    __slots__ = ("slug",)
+
+    def __init__(self, slug: str) -> None:
+        self.slug = slug
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Descending) and self.slug == other.slug
+
+    def __lt__(self, other: _Descending) -> bool:
+        return self.slug > other.slug
+
+    def __hash__(self) -> int:
+        return hash(self.slug)
+
+
+class _Top:
+    """The best ``capacity`` (views, date, slug) offered so far; the worst kept on top."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.heap: list[tuple[int, int, _Descending]] = []
+
+    def offer(self, views: int, date: int, slug: str) -> None:
+        entry = (views, date, _Descending(slug))
+        if len(self.heap) < self.capacity:
+            heapq.heappush(self.heap, entry)
+        elif entry > self.heap[0]:
+            heapq.heapreplace(self.heap, entry)
+
+
+@dataclasses.dataclass(slots=True)
+class FoldResult:
+    lists: dict[HotKey, list[HotItem]]
+    unlisted: list[str]  # viewed in the open hours, no longer live: close their counters
+    articles_seen: int = 0  # distinct articles with views in the longest window
+    records_read: int = 0  # article records read (winners, and open-hour articles)
+    max_held: int = 0  # the most per-article entries held at once (buffers and top lists)
+
+
+_Row = tuple[str, str, int, "RollupRow | None"]  # slug, hour, views, rollup row (closed hours)
+
+
+def roll_up(rows: Iterable[tuple[str, int]], articles: _Articles) -> Iterator[RollupRow]:
+    """An hour's ``(slug, views)`` rows (slug order, repeated per partition) summed per
+    article, with its category, date and status read in pages of FOLD_PAGE."""
+    page: list[tuple[str, int]] = []
+
+    def resolve() -> Iterator[RollupRow]:
+        found = articles.get_articles([slug for slug, _ in page])
+        for slug, views in page:
+            article = found.get(slug)
+            if article is None:
+                yield RollupRow(slug, views)
+            else:
+                yield RollupRow(
+                    slug, views, article.category, _epoch(article.date), article.is_listed
+                )
+        page.clear()
+
+    for slug, group in itertools.groupby(rows, key=lambda row: row[0]):
+        page.append((slug, sum(views for _, views in group)))
+        if len(page) >= FOLD_PAGE:
+            yield from resolve()
+    if page:
+        yield from resolve()
+
+
+def fold_hot(
+    buckets: ViewBuckets,
+    articles: _Articles,
     now: dt.datetime,
     *,
     categories: Iterable[str] = (),
     size: int = HOT_SIZE,
-) -> dict[HotKey, list[HotItem]]:
+    close: Callable[[Sequence[str]], None] | None = None,
+) -> FoldResult:
     """Rank live articles by their views in each window (recent views, never all-time), overall
-    and per category. ``categories`` get a list even when empty, so that a stale list is
-    overwritten rather than left behind. Ties: newer article first, then slug (stable output)."""
+    and per category, streaming (see the module docstring). Closed hours without a rollup are
+    rolled up first (and stored). ``close`` receives, page by page, the articles viewed in the
+    open hours that are no longer live."""
+    hours = window_hours(max(WINDOWS, key=WINDOWS.__getitem__), now)  # newest first
+    closed = [h for h in hours if hour_closed(h, now)]
+    have = buckets.rolled_up(closed)
+    for hour, rows in buckets.hours_rows(sorted(set(closed) - have)):
+        buckets.save_rollup(hour, roll_up(rows, articles))
+
+    def stream(hour: str) -> Iterator[_Row]:
+        if hour_closed(hour, now):
+            return ((r.slug, hour, r.views, r) for r in buckets.rollup_rows(hour))
+        return ((slug, hour, views, None) for slug, views in buckets.hour_rows(hour))
+
+    merged = heapq.merge(*(stream(h) for h in hours), key=lambda row: row[0])
+    return _fold(merged, articles, now, categories=categories, size=size, close=close)
+
+
+def _fold(
+    rows: Iterable[_Row],
+    articles: _Articles,
+    now: dt.datetime,
+    *,
+    categories: Iterable[str],
+    size: int,
+    close: Callable[[Sequence[str]], None] | None,
+) -> FoldResult:
+    in_window = {w: set(window_hours(w, now)) for w in WINDOWS}
+    # Twice the list size: winners whose record says otherwise at the end (removed, moved to
+    # another category since their hour was rolled up) leave room for the next best.
+    tops: dict[HotKey, _Top] = {}
+    result = FoldResult(lists={}, unlisted=[])
+    pending: list[tuple[str, dict[str, int]]] = []  # open-hour articles awaiting their record
+
+    def offer(slug: str, sums: dict[str, int], category: str, date: int) -> None:
+        for window, views in sums.items():
+            if views <= 0:
+                continue
+            keys: list[HotKey] = (
+                [(window, None), (window, category)] if category else [(window, None)]
+            )
+            for key in keys:
+                top = tops.get(key)
+                if top is None:
+                    top = tops[key] = _Top(2 * size)
+                top.offer(views, date, slug)
+
+    def resolve() -> None:
+        found = articles.get_articles([slug for slug, _ in pending])
+        result.records_read += len(pending)
+        gone = []
+        for slug, sums in pending:
+            article = found.get(slug)
+            if article is not None and article.is_listed:
+                offer(slug, sums, article.category, _epoch(article.date))
+            else:
+                gone.append(slug)
+        if gone:
+            result.unlisted += gone
+            if close is not None:
+                close(gone)
+        pending.clear()
+
+    for slug, group in itertools.groupby(rows, key=lambda row: row[0]):
+        sums = dict.fromkeys(WINDOWS, 0)
+        newest: RollupRow | None = None
+        live_hours = False
+        for _, hour, views, rolled in group:
+            for window, hours in in_window.items():
+                if hour in hours:
+                    sums[window] += views
+            if rolled is None:
+                live_hours = True
+            elif newest is None:
+                newest = rolled  # sources come newest hour first
+        result.articles_seen += 1
+        if live_hours:
+            pending.append((slug, sums))
+        elif newest is not None and newest.listed:
+            offer(slug, sums, newest.category, newest.date)
+        held = len(pending) + sum(len(t.heap) for t in tops.values())
+        result.max_held = max(result.max_held, held)
+        if len(pending) >= FOLD_PAGE:
+            resolve()
+    if pending:
+        resolve()
+    result.lists = _winners(tops, articles, result, categories=categories, size=size)
+    return result
+
+
+def _winners(
+    tops: Mapping[HotKey, _Top],
+    articles: _Articles,
+    result: FoldResult,
+    *,
+    categories: Iterable[str],
+    size: int,
+) -> dict[HotKey, list[HotItem]]:
+    """The lists, from the records as they are now (titles, URLs, categories, status)."""
+    slugs = sorted({e[2].slug for top in tops.values() for e in top.heap})
+    found: dict[str, Article] = {}
+    for start in range(0, len(slugs), FOLD_PAGE):
+        found.update(articles.get_articles(slugs[start : start + FOLD_PAGE]))
+    result.records_read += len(slugs)
     lists: dict[HotKey, list[HotItem]] = {}
     for window in WINDOWS:
-        counts: dict[str, int] = {}
-        for hour in window_hours(window, now):
-            for slug, views in bucket_counts.get(hour, {}).items():
-                counts[slug] = counts.get(slug, 0) + int(views)
-        ranked = sorted(
-            (
-                (views, articles[slug])
-                for slug, views in counts.items()
-                if views > 0 and slug in articles and articles[slug].is_listed
-            ),
-            key=lambda pair: (-pair[0], -pair[1].date.timestamp(), pair[1].slug),
-        )
-        items = [_hot_item(article, views) for views, article in ranked]
-        lists[(window, None)] = items[:size]
-        for category in categories:
-            lists[(window, category)] = []
-        for item in items:
-            same = lists.setdefault((window, item.category), [])
-            if item.category and len(same) < size:
-                same.append(item)
-        lists.pop((window, ""), None)  # uncategorised articles only make the overall list
+        lists[(window, None)] = []
+        for key in categories:
+            lists[(window, key)] = []  # written even when empty: no stale list lingers
+    for (window, category), top in tops.items():
+        ranked = []
+        for views, _, entry in top.heap:
+            article = found.get(entry.slug)
+            if article is None or not article.is_listed:
+                continue
+            if category is not None and article.category != category:
+                continue
+            ranked.append((views, article))
+        ranked.sort(key=lambda pair: (-pair[0], -pair[1].date.timestamp(), pair[1].slug))
+        lists[(window, category)] = [_hot_item(a, views) for views, a in ranked[:size]]
     return lists
 
 
@@ -405,6 +617,36 @@ def _hot_item(article: Article, views: int) -> HotItem:
     )
 
 
+def _epoch(when: dt.datetime) -> int:
+    return int(when.timestamp())
+
+
+def fold_hot_lists(
+    bucket_counts: Mapping[str, Mapping[str, int]],
+    articles: Mapping[str, Article],
+    now: dt.datetime,
+    *,
+    categories: Iterable[str] = (),
+    size: int = HOT_SIZE,
+) -> dict[HotKey, list[HotItem]]:
+    """``fold_hot`` over counts already in memory (``{hour: {slug: views}}``, every hour
+    treated as open): the same ranking, for callers that have the counts at hand. Ties: newer
+    article first, then slug (stable output); uncategorised articles only make the overall
+    lists; ``categories`` get a list even when empty."""
+
+    class _Lookup:
+        def get_articles(self, slugs: Sequence[str]) -> Mapping[str, Article]:
+            return {s: articles[s] for s in slugs if s in articles}
+
+    hours = sorted(bucket_counts, reverse=True)
+    streams = [
+        [(slug, hour, int(views), None) for slug, views in sorted(bucket_counts[hour].items())]
+        for hour in hours
+    ]
+    merged = heapq.merge(*streams, key=lambda row: row[0])
+    return _fold(merged, _Lookup(), now, categories=categories, size=size, close=None).lists
+
+
 # ------------------------------------------------------------------------------- in memory
 
 
@@ -414,8 +656,8 @@ class _LiveArticles(Protocol):
 
 class InMemoryViews:
     """In-memory ViewCounter + ViewBuckets + HotListWriter with the same semantics as the
-    DynamoDB adapter (unknown slugs create nothing; sharded buckets summed on read).
-    For unit tests, the handler property test and the static build."""
+    DynamoDB adapter (unknown slugs create nothing; buckets partitioned by article and shard,
+    read back in slug order). For unit tests, the handler property test and the static build."""
 
     def __init__(
         self,
@@ -429,11 +671,11 @@ class InMemoryViews:
         # Deterministic by default: in-memory runs (tests, static build) are reproducible.
         self._pick = rng or random.Random(0).randrange  # noqa: S311 - not security
         self.totals_by_shard: dict[tuple[str, int], int] = {}
-        self.buckets: dict[tuple[str, int], dict[str, int]] = {}
+        self.buckets: dict[tuple[str, int], dict[str, int]] = {}  # (hour, partition) -> counts
         self.hot: dict[HotKey, list[HotItem]] = {}
-        self.rolled: dict[str, dict[str, int]] = {}
+        self.rolled: dict[str, list[RollupRow]] = {}
         self.closed: set[str] = set()
-        self.shard_reads = 0  # hour-shard reads (what a rollup saves)
+        self.partition_reads = 0  # hour-partition reads (what a rollup saves)
         self._lock = threading.Lock()
 
     def _known(self, slug: str) -> bool:
@@ -447,7 +689,7 @@ class InMemoryViews:
         with self._lock:
             key = (slug, k)
             self.totals_by_shard[key] = self.totals_by_shard.get(key, 0) + 1
-            bucket = self.buckets.setdefault((hour_key(at), k), {})
+            bucket = self.buckets.setdefault((hour_key(at), bucket_partition(slug, k)), {})
             bucket[slug] = bucket.get(slug, 0) + 1
         return self.totals([slug])[slug]
 
@@ -463,24 +705,33 @@ class InMemoryViews:
                 for s in slugs
             }
 
-    def hours(self, hours: Sequence[str]) -> dict[str, dict[str, int]]:
-        out: dict[str, dict[str, int]] = {}
+    def hour_rows(self, hour: str) -> Iterator[tuple[str, int]]:
         with self._lock:
-            for hour in hours:
-                merged: dict[str, int] = {}
-                self.shard_reads += self.shards
-                for k in range(self.shards):
-                    for slug, n in self.buckets.get((hour, k), {}).items():
-                        merged[slug] = merged.get(slug, 0) + n
-                if merged:
-                    out[hour] = merged
+            self.partition_reads += BUCKET_PARTITIONS
+            parts = [
+                sorted(self.buckets.get((hour, k), {}).items()) for k in range(BUCKET_PARTITIONS)
+            ]
+        return heapq.merge(*parts)
+
+    def hours_rows(self, hours: Sequence[str]) -> Iterator[tuple[str, Iterator[tuple[str, int]]]]:
+        for hour in sorted(hours):
+            yield hour, self.hour_rows(hour)
+
+    def counts(self, hour: str) -> dict[str, int]:
+        """Views per article in one hour (tests)."""
+        out: dict[str, int] = {}
+        for slug, views in self.hour_rows(hour):
+            out[slug] = out.get(slug, 0) + views
         return out
 
-    def rollups(self, hours: Sequence[str]) -> dict[str, dict[str, int]]:
-        return {h: dict(self.rolled[h]) for h in hours if h in self.rolled}
+    def rolled_up(self, hours: Sequence[str]) -> set[str]:
+        return {h for h in hours if h in self.rolled}
 
-    def save_rollups(self, rollups: Mapping[str, Mapping[str, int]]) -> None:
-        self.rolled.update({h: dict(c) for h, c in rollups.items()})
+    def rollup_rows(self, hour: str) -> Iterator[RollupRow]:
+        return iter(self.rolled[hour])
+
+    def save_rollup(self, hour: str, rows: Iterable[RollupRow]) -> None:
+        self.rolled[hour] = list(rows)
 
     def close_counters(self, slugs: Sequence[str]) -> None:
         self.closed.update(slugs)  # in memory, add() checks the article on every view anyway

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -21,6 +22,17 @@ from chainpress.ports import (
     SourceState,
     StaleEvent,
 )
+from chainpress.retry import backoff_delay
+
+# Cancellation reasons DynamoDB may lift on its own: another transaction held an item, or the
+# table throttled. Retried with jittered backoff (8 attempts wait at most 5.15 s in all).
+_TRANSIENT_CANCELLATIONS = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded",
+     "RequestLimitExceeded"}
+)  # fmt: skip
+TRANSACTION_ATTEMPTS = 8
+_BACKOFF_BASE = 0.05
+_BACKOFF_CAP = 2.0
 
 INDEX_KINDS = ("category", "tag", "other")
 
@@ -104,9 +116,12 @@ def _head_item(name: str, head: ListingHead) -> dict[str, Any]:
 
 
 class DynamoArticleStore:
-    def __init__(self, table: str, client: Any) -> None:
+    def __init__(
+        self, table: str, client: Any, *, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self.table = table
         self.client = client
+        self.sleep = sleep  # between retried transactions (tests pass a fake clock)
 
     # -- reads ---------------------------------------------------------------------------
     def get_article(self, slug: str) -> Article | None:
@@ -527,15 +542,27 @@ class DynamoArticleStore:
             params["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
     def _transact(self, actions: list[dict[str, Any]]) -> None:
-        try:
-            self.client.transact_write_items(TransactItems=actions)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                raise
-            reasons = exc.response.get("CancellationReasons") or []
-            codes = [r.get("Code") for r in reasons]
-            if codes and codes[0] == "ConditionalCheckFailed":
-                raise StaleEvent(actions[0]["Put"]["Item"]["pk"]["S"]) from exc
-            if "ConditionalCheckFailed" in codes:
-                raise ArticleConflict("article changed while publishing; retry") from exc
-            raise
+        """One ``TransactWriteItems``; a cancellation DynamoDB may lift on its own (another
+        transaction held an item: ``TransactionConflict``; throttling) is retried with jittered
+        backoff, at most ``TRANSACTION_ATTEMPTS`` times. Every publish updates ``head#home``, so
+        concurrent publishes do conflict: without this a bulk import fails events. A failed
+        condition is never retried here: it is a stale event or a record that changed."""
+        for attempt in range(TRANSACTION_ATTEMPTS):
+            try:
+                self.client.transact_write_items(TransactItems=actions)
+                return
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                    raise
+                reasons = exc.response.get("CancellationReasons") or []
+                codes = [r.get("Code") for r in reasons]
+                if codes and codes[0] == "ConditionalCheckFailed":
+                    raise StaleEvent(actions[0]["Put"]["Item"]["pk"]["S"]) from exc
+                if "ConditionalCheckFailed" in codes:
+                    raise ArticleConflict("article changed while publishing; retry") from exc
+                transient = [c for c in codes if c not in (None, "None")]
+                if not transient or any(c not in _TRANSIENT_CANCELLATIONS for c in transient):
+                    raise
+                if attempt + 1 == TRANSACTION_ATTEMPTS:
+                    raise
+                self.sleep(backoff_delay(attempt, base=_BACKOFF_BASE, cap=_BACKOFF_CAP))

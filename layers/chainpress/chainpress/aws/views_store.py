@@ -14,9 +14,11 @@ Item shapes are documented in ``chainpress.views``. How a view is counted:
    shard. An unknown slug fails the check and writes nothing. (Doing this transaction on every
    view would put every view of a viral article on ONE item, the article record: 2 capacity
    units each and transaction conflicts between concurrent views, far below 10,000/s.)
-3. Then ``ADD`` on the hour bucket ``bucket#<day>#<k>`` / ``<HH>#<slug>`` (TTL 8 days), which the
-   trending job folds into hot lists. Best effort: the total is the source of truth, so a
-   throttled bucket write is logged and the view still answers (hot lists may miss it).
+3. Then ``ADD`` on the hour bucket ``bucket#<day>#<p>`` / ``<HH>#<slug>`` (TTL 8 days), with
+   ``p = bucket_partition(slug, k)`` (the article's hash plus the shard: no partition key is
+   shared by every article), which the trending job folds into hot lists. Best effort: the
+   total is the source of truth, so a throttled bucket write is logged and the view still
+   answers (hot lists may miss it).
 
 The new total is the sum of the shards. A warm container remembers the shard values it read for
 ``read_ttl`` seconds (default 1 s) and adds the exact new value of the shard it just wrote, so a
@@ -29,22 +31,27 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
+import heapq
+import json
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from chainpress.ports import HotItem
 from chainpress.views import (
+    BUCKET_PARTITIONS,
     SHARDS,
     WINDOWS,
     CounterUnavailable,
     HotKey,
+    RollupRow,
     bucket_expires,
+    bucket_partition,
     hot_expires,
     hour_key,
 )
@@ -59,7 +66,9 @@ _THROTTLED = {
 _BATCH_GET = 100  # BatchGetItem limit (keys per request)
 _BATCH_WRITE = 25  # BatchWriteItem limit
 _CONFLICT_RETRIES = 3
-_ROLLUP_BYTES = 350_000  # under DynamoDB's 400 KB item limit, with room for the key
+_PAGE = 500  # bucket rows per Query page: what a stream of the merge holds at most
+ROLLUP_CHUNK = 1000  # rollup rows per item ...
+_CHUNK_BYTES = 300_000  # ... and at most this much JSON (DynamoDB items hold 400 KB)
 
 
 def _code(exc: ClientError) -> str:
@@ -74,8 +83,8 @@ def shard_pk(slug: str, shard: int) -> str:
     return f"views#{slug}#{shard}"
 
 
-def bucket_pk(day: str, shard: int) -> str:
-    return f"bucket#{day}#{shard}"
+def bucket_pk(day: str, partition: int) -> str:
+    return f"bucket#{day}#{partition}"
 
 
 def bucket_sk(hour: str, slug: str) -> str:
@@ -86,12 +95,17 @@ def rollup_pk(hour: str) -> str:
     return f"rollup#{hour}"
 
 
+def _chunk_sk(number: int) -> str:
+    return f"chunk#{number:04d}"
+
+
 def hot_pk(window: str, category: str | None) -> str:
     return f"hot#{window}#{category or 'all'}"
 
 
 _SHARD_SK = "views"
 _HOT_SK = "hot"
+_HEAD_SK = "head"
 
 
 class _Pool:
@@ -238,7 +252,7 @@ class DynamoViewCounter:
         try:
             self.client.update_item(
                 TableName=self.table,
-                Key=_key(bucket_pk(hour[:8], shard), bucket_sk(hour, slug)),
+                Key=_key(bucket_pk(hour[:8], bucket_partition(slug, shard)), bucket_sk(hour, slug)),
                 UpdateExpression="ADD #v :one SET expires = :exp",
                 ExpressionAttributeNames={"#v": "views"},
                 ExpressionAttributeValues={
@@ -326,78 +340,142 @@ class DynamoViewCounter:
 
 
 class DynamoViewBuckets:
-    """``ViewBuckets``. Buckets are partitioned by day and shard, so reading any hours of one day
-    is one Query per shard (sort-key range ``HH#`` .. ``HH$``, in parallel); a closed hour is
-    folded once into a rollup item, then read with one GetItem. Per trending run: 20 Queries
-    for the open hour(s) + 168 rollup GetItems (~105 RRU); a cold start (no rollups yet) is
-    8 days x 20 = 160 Queries, not 168 hours x 20. GetItem rather than BatchGetItem: the
-    trending role needs no extra action."""
+    """``ViewBuckets``. An hour is read from the BUCKET_PARTITIONS partitions of its day (one
+    Query each, sort-key range ``HH#`` .. ``HH$``, first pages fetched in parallel, later ones
+    as the merge reaches them) and merged into one stream in slug order. A closed hour is
+    rolled up once into chunks of at most ROLLUP_CHUNK rows (and ~300 KB), then read one chunk
+    per request. Per trending run: 64 Queries per open hour + 167 ``head`` GetItems + one
+    GetItem per rollup chunk (a warm container reads each head once). GetItem and Query only:
+    the trending role needs no batch action."""
 
-    def __init__(self, table: str, client: Any, *, shards: int = SHARDS, workers: int = 8) -> None:
+    def __init__(self, table: str, client: Any, *, workers: int = 8) -> None:
         self.table = table
         self.client = client
-        self.shards = shards
         self._pool = _Pool(workers)
+        self._chunks: dict[str, int] = {}  # hour -> chunk count, from the heads read
 
-    def rollups(self, hours: Sequence[str]) -> dict[str, dict[str, int]]:
-        found: dict[str, dict[str, int]] = {}
-        for hour, counts in self._pool.map(self._get_rollup, list(hours)):
-            if counts is not None:
-                found[hour] = counts
+    # -- the bucket partitions ---------------------------------------------------------------
+    def hour_rows(self, hour: str) -> Iterator[tuple[str, int]]:
+        streams = self._partitions(hour[:8], hour[8:], hour[8:])
+        return heapq.merge(*(((slug, n) for _, slug, n in stream) for stream in streams))
+
+    def hours_rows(self, hours: Sequence[str]) -> Iterator[tuple[str, Iterator[tuple[str, int]]]]:
+        by_day: dict[str, list[str]] = {}
+        for hour in sorted(hours):
+            by_day.setdefault(hour[:8], []).append(hour[8:])
+        for day, hhs in by_day.items():
+            # One Query per partition for all the day's hours asked for (its rows come in
+            # (hour, slug) order): a cold week is 8 x 64 Queries, not 167 x 64.
+            streams = [_Peekable(stream) for stream in self._partitions(day, hhs[0], hhs[-1])]
+            for hh in hhs:
+                yield day + hh, _hour_of(streams, hh)
+
+    def _partitions(self, day: str, first: str, last: str) -> list[Iterator[tuple[str, str, int]]]:
+        """Every partition of ``day``, hours ``first``..``last``: ``(HH, slug, views)`` in
+        order; first pages fetched in parallel, the next ones as the reader gets to them."""
+        firsts = self._pool.map(
+            lambda k: self._query(day, first, last, k, None), list(range(BUCKET_PARTITIONS))
+        )
+        return [self._stream(day, first, last, k, page) for k, page in enumerate(firsts)]
+
+    def _stream(
+        self, day: str, first: str, last: str, partition: int, page: tuple[list[Any], Any]
+    ) -> Iterator[tuple[str, str, int]]:
+        rows, after = page
+        while True:
+            yield from rows
+            if after is None:
+                return
+            rows, after = self._query(day, first, last, partition, after)
+
+    def _query(
+        self, day: str, first: str, last: str, partition: int, after: Any
+    ) -> tuple[list[tuple[str, str, int]], Any]:
+        """One page of one partition, hours ``first``..``last``: ``(HH, slug, views)``."""
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+            # "HH#slug": every slug of hour HH sorts between "HH#" and "HH$" ("$" follows "#").
+            "ExpressionAttributeValues": {
+                ":pk": {"S": bucket_pk(day, partition)},
+                ":lo": {"S": f"{first}#"},
+                ":hi": {"S": f"{last}$"},
+            },
+            "ProjectionExpression": "sk, #v",
+            "ExpressionAttributeNames": {"#v": "views"},
+            "Limit": _PAGE,
+        }
+        if after is not None:
+            params["ExclusiveStartKey"] = after
+        answer = self.client.query(**params)
+        rows = []
+        for item in answer["Items"]:
+            hh, _, slug = item["sk"]["S"].partition("#")
+            rows.append((hh, slug, int(item["views"]["N"])))
+        return rows, answer.get("LastEvaluatedKey")
+
+    # -- closed hours: rollups -----------------------------------------------------------------
+    def rolled_up(self, hours: Sequence[str]) -> set[str]:
+        # A complete rollup never changes (its hour is closed): a warm container remembers
+        # the heads it has read and asks only for the others (the hour that just closed).
+        wanted = set(hours)
+        self._chunks = {h: n for h, n in self._chunks.items() if h in wanted}
+        found = set(self._chunks)
+        unknown = [h for h in hours if h not in self._chunks]
+        for hour, chunks in self._pool.map(self._head, unknown):
+            if chunks is not None:
+                self._chunks[hour] = chunks
+                found.add(hour)
         return found
 
-    def _get_rollup(self, hour: str) -> tuple[str, dict[str, int] | None]:
-        answer = self.client.get_item(TableName=self.table, Key=_key(rollup_pk(hour), "hour"))
+    def _head(self, hour: str) -> tuple[str, int | None]:
+        answer = self.client.get_item(TableName=self.table, Key=_key(rollup_pk(hour), _HEAD_SK))
         item = answer.get("Item")
-        if item is None:
-            return hour, None
-        raw = item.get("counts", {}).get("M", {})
-        return hour, {slug: int(v["N"]) for slug, v in raw.items()}
+        return hour, (int(item["chunks"]["N"]) if item else None)
 
-    def save_rollups(self, rollups: Mapping[str, Mapping[str, int]]) -> None:
-        self._pool.map(self._put_rollup, list(rollups.items()))
+    def rollup_rows(self, hour: str) -> Iterator[RollupRow]:
+        chunks = self._chunks.get(hour)
+        if chunks is None:
+            chunks = self._head(hour)[1] or 0
+        for number in range(chunks):
+            answer = self.client.get_item(
+                TableName=self.table, Key=_key(rollup_pk(hour), _chunk_sk(number))
+            )
+            for slug, views, category, date, listed in json.loads(answer["Item"]["rows"]["S"]):
+                yield RollupRow(slug, int(views), str(category), int(date), bool(listed))
 
-    def _put_rollup(self, entry: tuple[str, Mapping[str, int]]) -> None:
-        hour, counts = entry
-        kept: dict[str, Any] = {}
-        size = 0
-        # An item holds 400 KB: keep the most viewed slugs of a (very) long-tailed hour.
-        for slug, n in sorted(counts.items(), key=lambda kv: -kv[1]):
-            size += len(slug.encode()) + 24
-            if size > _ROLLUP_BYTES:
-                _log.warning(
-                    "rollup of %s keeps the top %d of %d slugs", hour, len(kept), len(counts)
-                )
-                break
-            kept[slug] = {"N": str(n)}
+    def save_rollup(self, hour: str, rows: Iterable[RollupRow]) -> None:
         start = dt.datetime.strptime(hour, "%Y%m%d%H").replace(tzinfo=dt.UTC)
-        self.client.put_item(
-            TableName=self.table,
-            Item={
-                **_key(rollup_pk(hour), "hour"),
-                "counts": {"M": kept},
-                "expires": {"N": str(bucket_expires(start))},
-            },
-        )
+        expires = {"N": str(bucket_expires(start))}
+        chunk: list[str] = []
+        size = 0
+        written = 0
 
-    def hours(self, hours: Sequence[str]) -> dict[str, dict[str, int]]:
-        wanted = set(hours)
-        by_day: dict[str, list[str]] = {}
-        for hour in sorted(wanted):
-            by_day.setdefault(hour[:8], []).append(hour[8:])
-        jobs = [
-            (day, hhs[0], hhs[-1], k) for day, hhs in by_day.items() for k in range(self.shards)
-        ]
-        out: dict[str, dict[str, int]] = {}
-        for rows in self._pool.map(self._query, jobs):
-            for hour, slug, n in rows:
-                if hour in wanted:  # the sort-key range may span hours that were not asked for
-                    per_hour = out.setdefault(hour, {})
-                    per_hour[slug] = per_hour.get(slug, 0) + n
-        return out
+        def put(sk: str, **attributes: Any) -> None:
+            item = {**_key(rollup_pk(hour), sk), **attributes, "expires": expires}
+            self.client.put_item(TableName=self.table, Item=item)
 
+        for row in rows:
+            text = json.dumps(
+                [row.slug, row.views, row.category, row.date, row.listed], ensure_ascii=False
+            )
+            length = len(text.encode("utf-8")) + 1
+            if chunk and (len(chunk) >= ROLLUP_CHUNK or size + length > _CHUNK_BYTES):
+                put(_chunk_sk(written), rows={"S": "[" + ",".join(chunk) + "]"})
+                written += 1
+                chunk, size = [], 0
+            chunk.append(text)
+            size += length
+        if chunk:
+            put(_chunk_sk(written), rows={"S": "[" + ",".join(chunk) + "]"})
+            written += 1
+        # Last: until the head exists the rollup is incomplete, and is computed again.
+        put(_HEAD_SK, chunks={"N": str(written)})
+        self._chunks[hour] = written
+
+    # -- counters ---------------------------------------------------------------------------
     def close_counters(self, slugs: Sequence[str]) -> None:
-        jobs = [(slug, k) for slug in slugs for k in range(self.shards)]
+        jobs = [(slug, k) for slug in slugs for k in range(SHARDS)]
         self._pool.map(self._close, jobs)
 
     def _close(self, job: tuple[str, int]) -> None:
@@ -414,30 +492,34 @@ class DynamoViewBuckets:
             if _code(exc) != "ConditionalCheckFailedException":
                 raise
 
-    def _query(self, job: tuple[str, str, str, int]) -> list[tuple[str, str, int]]:
-        """One day-shard partition, only the sort keys of hours first..last of that day."""
-        day, first, last, shard = job
-        params: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
-            # "HH#slug": every slug of hour HH sorts between "HH#" and "HH$" ("$" follows "#").
-            "ExpressionAttributeValues": {
-                ":pk": {"S": bucket_pk(day, shard)},
-                ":lo": {"S": f"{first}#"},
-                ":hi": {"S": f"{last}$"},
-            },
-            "ProjectionExpression": "sk, #v",
-            "ExpressionAttributeNames": {"#v": "views"},
-        }
-        rows: list[tuple[str, str, int]] = []
+
+class _Peekable:
+    """An iterator whose rows can be taken while a condition holds, leaving the first row
+    that fails it for the next taker."""
+
+    _END = object()
+
+    def __init__(self, rows: Iterator[Any]) -> None:
+        self.rows = rows
+        self.head: Any = self._END
+
+    def take_while(self, keep: Callable[[Any], bool]) -> Iterator[Any]:
         while True:
-            answer = self.client.query(**params)
-            for item in answer["Items"]:
-                hh, _, slug = item["sk"]["S"].partition("#")
-                rows.append((day + hh, slug, int(item["views"]["N"])))
-            if "LastEvaluatedKey" not in answer:
-                return rows
-            params["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+            if self.head is self._END:
+                self.head = next(self.rows, self._END)
+                if self.head is self._END:
+                    return
+            if not keep(self.head):
+                return
+            row, self.head = self.head, self._END
+            yield row
+
+
+def _hour_of(streams: Sequence[_Peekable], hh: str) -> Iterator[tuple[str, int]]:
+    """Hour ``hh`` of partitions read in (hour, slug) order, merged in slug order: rows of
+    earlier hours (not asked for) are skipped, rows of later ones left for the next hour."""
+    parts = [stream.take_while(lambda row: row[0] <= hh) for stream in streams]
+    return heapq.merge(*(((slug, n) for row_hh, slug, n in part if row_hh == hh) for part in parts))
 
 
 class DynamoHotLists:
