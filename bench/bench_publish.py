@@ -3,15 +3,17 @@
 (a) ``parse_source`` + ``Theme.article_page`` over a generated corpus (1,000-word articles from
     ../shared/bench/gen_corpus.py), one core, articles per second, median of 9 runs. Interleaved
     with it, on the same bodies: the pipeline with the Markdown rendered beforehand (what is left
-    around any parser); markdown-it-py alone (parse + render to HTML with the features the
-    site uses, nothing else), which bounds what any pipeline built on it can reach; and, where the
-    bench environment has it (``make bench`` installs it beside the project, never into it),
-    cmarkgfm, a compiled CommonMark/GFM parser with the same features but heading ids.
+    around the Markdown); ``render_markdown`` alone (cmark-gfm, heading ids, text, lead, nh3,
+    link marking); and cmarkgfm alone (its own ``github_flavored_markdown_to_html`` with the same
+    extensions and options: parse + render to HTML, nothing else), which bounds what any
+    pipeline built on it can reach.
 (b) Importing functions/publish/app.py vs ``import boto3``, each in a fresh interpreter
     (timed around the import statement only), median of 7, and their ratio. The core the handler
-    imports on its first event (``chainpress.publishing``) is shown too: it is deferred, not free.
+    imports on its first event (``chainpress.publishing``) is shown too: it is deferred, not free,
+    and so is the first render (loading cmark-gfm).
 
 Usage: python bench/bench_publish.py [--articles 300] [--runs 9] [--imports 7]
+(CHAINPRESS_SHARED=/path/to/shared when the checkout does not sit beside shared/.)
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ from importlib.metadata import version
 from pathlib import Path
 from unittest import mock
 
-from markdown_it import MarkdownIt
-from mdit_py_plugins.footnote import footnote_plugin
+import cmarkgfm
+from cmarkgfm.cmark import Options
 
 from chainpress import content
 from chainpress.content import parse_source
@@ -41,8 +43,10 @@ from chainpress.render import Theme
 from chainpress.settings import Category, SiteSettings
 
 ROOT = Path(__file__).resolve().parents[1]
-# ../shared sits beside the checkout (for developers and CI alike).
-GEN_CORPUS = ROOT.parent / "shared" / "bench" / "gen_corpus.py"
+# ../shared sits beside the checkout (for developers and CI alike); CHAINPRESS_SHARED names it
+# for a checkout elsewhere (a git worktree).
+SHARED = Path(os.environ.get("CHAINPRESS_SHARED") or ROOT.parent / "shared")
+GEN_CORPUS = SHARED / "bench" / "gen_corpus.py"
 NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)  # every corpus article is in the past: live
 
 
@@ -77,29 +81,14 @@ def render_all(sources: list[tuple[str, bytes]], settings: SiteSettings, theme: 
     return len(done)
 
 
-def markdown_renderers() -> dict[str, Callable[[str], str]]:
-    """Markdown -> HTML alone, with the site's features (CommonMark, tables, strikethrough,
-    footnotes, raw HTML kept for the sanitiser)."""
-    stock = (
-        MarkdownIt("commonmark", {"html": True})
-        .enable(["table", "strikethrough"])
-        .use(footnote_plugin)
+def cmarkgfm_alone(text: str) -> str:
+    """cmark-gfm by itself, as the site uses it: GitHub's extensions, footnotes, raw HTML kept."""
+    options = (
+        Options.CMARK_OPT_UNSAFE
+        | Options.CMARK_OPT_FOOTNOTES
+        | Options.CMARK_OPT_TABLE_PREFER_STYLE_ATTRIBUTES
     )
-    renderers: dict[str, Callable[[str], str]] = {"markdown-it-py alone": stock.render}
-    if os.environ.get("BENCH_LIB"):  # `make bench` installs cmarkgfm there, outside .venv
-        sys.path.append(os.environ["BENCH_LIB"])
-    try:
-        import cmarkgfm
-        from cmarkgfm.cmark import Options
-    except ImportError:
-        return renderers
-    options = Options.CMARK_OPT_UNSAFE | Options.CMARK_OPT_FOOTNOTES
-
-    def cmark(text: str) -> str:
-        return str(cmarkgfm.github_flavored_markdown_to_html(text, options=options))
-
-    renderers[f"cmarkgfm {version('cmarkgfm')} alone"] = cmark
-    return renderers
+    return str(cmarkgfm.github_flavored_markdown_to_html(text, options=options))
 
 
 def bench_render(count: int, runs: int) -> tuple[dict[str, float], int, int]:
@@ -114,9 +103,12 @@ def bench_render(count: int, runs: int) -> tuple[dict[str, float], int, int]:
 
     # The rest of the pipeline: the same calls with each body's Markdown rendered beforehand
     # (render_markdown answers from a dict), i.e. what any parser would still have around it.
-    rendered = {body: render_markdown(body, site_url=settings.base_url) for body in bodies}
+    rendered = {
+        body: render_markdown(body, site_url=settings.base_url, link_schemes=settings.link_schemes)
+        for body in bodies
+    }
 
-    def precomputed(text: str, *, site_url: str = "") -> RenderedBody:
+    def precomputed(text: str, **_: object) -> RenderedBody:
         return rendered[text]
 
     def rest_of_pipeline() -> int:
@@ -127,8 +119,11 @@ def bench_render(count: int, runs: int) -> tuple[dict[str, float], int, int]:
         "pipeline": lambda: render_all(sources, settings, theme),
         "rest": rest_of_pipeline,
     }
-    for name, render in markdown_renderers().items():
-        cases[name] = lambda render=render: [render(body) for body in bodies]
+    site_url, schemes = settings.base_url, settings.link_schemes
+    cases["render_markdown alone"] = lambda: [
+        render_markdown(body, site_url=site_url, link_schemes=schemes) for body in bodies
+    ]
+    cases[f"cmarkgfm {version('cmarkgfm')} alone"] = lambda: [cmarkgfm_alone(b) for b in bodies]
     rates: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(runs):  # interleaved, so machine noise hits every case alike
         for name, case in cases.items():
@@ -199,8 +194,9 @@ def main() -> None:
         "pipeline's time) |"
     )
     for name, alone in rates.items():
+        what = "everything markdown.py does" if name.startswith("render") else "nothing else"
         print(
-            f"| {name}: Markdown -> HTML of the same bodies, nothing else | "
+            f"| {name}: Markdown -> HTML of the same bodies, {what} | "
             f"{alone:,.0f} articles/s ({1000 / alone:.2f} ms each; "
             f"{rate / alone:.0%} of the pipeline's time) |"
         )

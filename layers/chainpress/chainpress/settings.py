@@ -7,6 +7,7 @@ full rebuild). Anything missing falls back to the defaults below, which reproduc
 from __future__ import annotations
 
 import dataclasses
+import re
 import zoneinfo
 from collections.abc import Mapping
 from typing import Any
@@ -39,6 +40,13 @@ DEFAULT_CATEGORIES: tuple[Category, ...] = (
 )
 
 
+# URL schemes links and images may use besides http, https and mailto (which are always allowed).
+DEFAULT_LINK_SCHEMES: tuple[str, ...] = ("ipfs", "ipns", "ar", "wss", "tel", "bitcoin")
+# Never allowed: they run code or carry a document of their own.
+FORBIDDEN_LINK_SCHEMES = frozenset({"javascript", "data", "vbscript"})
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]{0,31}")
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class SiteSettings:
     name: str = "Blockchain Circle"
@@ -55,6 +63,7 @@ class SiteSettings:
     timezone: str = "UTC"  # how times are shown on pages
     copyright: str = "© 2005-2032 Blockchain Circle. All Rights Reserved"
     contact: str = ""
+    link_schemes: tuple[str, ...] = DEFAULT_LINK_SCHEMES
 
     def category_label(self, key: str) -> str:
         for category in self.categories:
@@ -75,6 +84,8 @@ class SiteSettings:
         values: dict[str, Any] = dict(data)
         if "categories" in values:
             values["categories"] = _parse_categories(values["categories"])
+        if "link_schemes" in values:
+            values["link_schemes"] = _parse_link_schemes(values["link_schemes"])
         if "page_size" in values:
             size = values["page_size"]
             if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= 200:
@@ -111,6 +122,19 @@ class SiteSettings:
         if not isinstance(data, dict):
             raise SettingsError(f"{SETTINGS_KEY} must be a mapping of settings")
         return cls.from_mapping(data)
+
+
+def _parse_link_schemes(raw: Any) -> tuple[str, ...]:
+    """A list of URL schemes, e.g. ``[ipfs, ipns, ar]``; case-insensitive, without ``:``."""
+    if not isinstance(raw, list) or not all(isinstance(s, str) for s in raw):
+        raise SettingsError("link_schemes must be a list of URL schemes, e.g. [ipfs, ipns, ar]")
+    schemes = tuple(dict.fromkeys(s.strip().lower().removesuffix(":") for s in raw))
+    for scheme in schemes:
+        if not _SCHEME.fullmatch(scheme):
+            raise SettingsError(f"link_schemes: {scheme!r} is not a URL scheme")
+        if scheme in FORBIDDEN_LINK_SCHEMES:
+            raise SettingsError(f"link_schemes: {scheme}: links are never allowed (they run code)")
+    return schemes
 
 
 def _parse_categories(raw: Any) -> tuple[Category, ...]:
