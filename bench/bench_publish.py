@@ -11,8 +11,11 @@
     (timed around the import statement only), median of 7, and their ratio. The core the handler
     imports on its first event (``chainpress.publishing``) is shown too: it is deferred, not free,
     and so is the first render (loading cmark-gfm).
+(c) ``render_markdown`` on 1 MiB of pathological Markdown (deep nesting, brackets, emphasis
+    markers, big tables, footnotes, repeated headings, raw HTML ...): CPU seconds, median of 3,
+    or the limit that refuses it (markdown.MAX_NESTING, markdown.MAX_HTML_CHARS).
 
-Usage: python bench/bench_publish.py [--articles 300] [--runs 9] [--imports 7]
+Usage: python bench/bench_publish.py [--articles 300] [--runs 9] [--imports 7] [--limits 3]
 (CHAINPRESS_SHARED=/path/to/shared when the checkout does not sit beside shared/.)
 """
 
@@ -37,7 +40,7 @@ from cmarkgfm.cmark import Options
 
 from chainpress import content
 from chainpress.content import parse_source
-from chainpress.markdown import RenderedBody, render_markdown
+from chainpress.markdown import MarkdownLimitError, RenderedBody, render_markdown
 from chainpress.model import Article
 from chainpress.render import Theme
 from chainpress.settings import Category, SiteSettings
@@ -167,11 +170,67 @@ def bench_imports(runs: int) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+MiB = 1024 * 1024
+
+
+def _mib(unit: str) -> str:
+    return (unit * (MiB // len(unit.encode()) + 1))[:MiB]
+
+
+def pathological() -> dict[str, str]:
+    footnotes = "".join(f"Claim[^{n}] {'word ' * 40}\n\n[^{n}]: Source.\n\n" for n in range(4000))
+    return {
+        "1 MiB of '>' (nesting)": ">" * MiB,
+        "5,000 nested quotes, one per line": "".join("> " * i + "x\n" for i in range(1, 5000))[
+            :MiB
+        ],
+        "1 MiB of '['": "[" * MiB,
+        "'[a](' repeated": _mib("[a]("),
+        "'*a_' repeated (emphasis markers)": _mib("*a_"),
+        "'~a' repeated (strikethrough)": _mib("~a"),
+        "'`a``' repeated (code spans)": _mib("`a``"),
+        "3-column table, 80,000 rows": "| a | b | c |\n|---|---|---|\n" + _mib("| 1 | 2 | 3 |\n"),
+        "1,000-column table, 250 rows": "|"
+        + "a|" * 1000
+        + "\n|"
+        + "-|" * 1000
+        + "\n"
+        + ("|" + "x|" * 1000 + "\n") * 250,
+        "4,000 footnotes with text": _mib(footnotes),
+        "'[^a]' repeated (one footnote)": _mib("[^a] ") + "\n\n[^a]: x\n",
+        "'## Update' repeated (same headings)": _mib("## Update\n\n"),
+        "'## a {#x}' repeated (same custom id)": _mib("## a {#x}\n"),
+        "'<b>x</b>' repeated (raw HTML)": _mib("<b>x</b> "),
+        "'<div>' blocks (raw HTML nesting)": _mib("<div>\n\n"),
+        "'<!--' lines (unclosed comments)": _mib("<!--\n"),
+        "'www.a.com' repeated (autolinks)": _mib("www.a.com "),
+        "'[a]' with a definition (links)": "[a]: /u\n\n" + _mib("[a] "),
+        "'- [ ] a' repeated (task list)": _mib("- [ ] a\n"),
+    }
+
+
+def bench_limits(runs: int) -> dict[str, str]:
+    results: dict[str, str] = {}
+    for name, source in pathological().items():
+        times: list[float] = []
+        outcome = ""
+        for _ in range(runs):
+            start = time.process_time()
+            try:
+                render_markdown(source)
+            except MarkdownLimitError as exc:
+                outcome = f" (refused: {str(exc).split(' (')[0]})"
+            times.append(time.process_time() - start)
+        results[name] = f"{statistics.median(times):.2f} s{outcome}"
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=300)
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--imports", type=int, default=7)
+    parser.add_argument("--limits", type=int, default=3)
     args = parser.parse_args()
 
     rates, count, words = bench_render(args.articles, args.runs)
@@ -203,6 +262,12 @@ def main() -> None:
     for name, seconds in imports.items():
         print(f"| {name} (median of {args.imports}, fresh interpreter) | {seconds * 1000:.0f} ms |")
     print(f"| handler import / boto3 import | {handler_ms / boto3_ms:.2f}x (budget 1.5x) |")
+    if args.limits:
+        print()
+        print(f"| 1 MiB source | render_markdown, CPU (median of {args.limits}) |")
+        print("|---|---|")
+        for name, result in bench_limits(args.limits).items():
+            print(f"| {name} | {result} |")
 
 
 if __name__ == "__main__":

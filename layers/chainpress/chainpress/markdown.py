@@ -37,7 +37,7 @@ import html
 import re
 from collections.abc import Collection, Iterable
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import nh3
 from slugify import slugify
@@ -181,14 +181,16 @@ _RAW_TAGS = _HEADINGS | {
 # HTML parser ends it too. Possessive quantifiers keep the scan linear on input with no ">".
 _ATTRIBUTE = (
     r"(?:[ \t\n\r\f]++[A-Za-z_:][A-Za-z0-9_.:-]*+"
-    r"(?:[ \t\n\r\f]*+=[ \t\n\r\f]*+(?:[^ \t\n\r\f\"'=<>`]++|'[^']*+'|\"[^\"]*+\"))?+)"
+    r"(?:[ \t\n\r\f]*+=[ \t\n\r\f]*+(?:[^ \t\n\r\f\"'=<>`\x00]++|'[^'\x00]*+'|\"[^\"\x00]*+\"))?+)"
 )
+# One pass over all raw HTML of a document, joined by NUL (cmark turns NUL into U+FFFD, so it is
+# never in a node): no token may run over it, hence the "\x00" in every negated class.
 _RAW_TOKEN = re.compile(
-    r"<(?:(?P<comment>!--(?:-?>|.*?--!?>))"
+    r"<(?:(?P<comment>!--(?:-?>|[^\x00]*?--!?>))"
     r"|(?P<open>[A-Za-z][A-Za-z0-9-]*+)" + _ATTRIBUTE + r"*+[ \t\n\r\f]*+/?>"
-    r"|/(?P<close>[A-Za-z][A-Za-z0-9-]*+)[ \t\n\r\f]*+>)?",
-    re.DOTALL,
+    r"|/(?P<close>[A-Za-z][A-Za-z0-9-]*+)[ \t\n\r\f]*+>)?"
 )
+_NODE_SEPARATOR = "\x00"
 
 
 def _keep_or_escape(match: re.Match[str]) -> str:
@@ -200,17 +202,28 @@ def _keep_or_escape(match: re.Match[str]) -> str:
     return html.escape(match.group(), quote=False)  # "<" alone, or a tag not allowed
 
 
-def _filter_raw_html(raw: str) -> str:
-    """Raw HTML with every "<" either starting an allowed tag (kept as typed) or escaped."""
-    return _RAW_TOKEN.sub(_keep_or_escape, raw) if "<" in raw else raw
+def _filter_raw_html(nodes: list[str]) -> list[str]:
+    """Each raw HTML node with every "<" either starting an allowed tag (kept as typed) or
+    escaped."""
+    joined = _NODE_SEPARATOR.join(nodes)
+    return _RAW_TOKEN.sub(_keep_or_escape, joined).split(_NODE_SEPARATOR)
 
 
-# HTML blocks that end only at their end marker (CommonMark types 1 to 5); without the marker
+def _xml_unescape(text: str) -> str:
+    # cmark's XML escapes exactly these four; "&amp;" last, so "&amp;lt;" stays "&lt;".
+    if "&" not in text:
+        return text
+    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
+    return text.replace("&amp;", "&")
+
+
+# HTML blocks that end only at their end marker (CommonMark types 1 to 5, textarea included as in
+# cmark-gfm 0.29.0.gfm.13 and spec 0.30); without the marker
 # they take the rest of the document (or of their list item or quote) as raw HTML.
 _OPEN_ENDED_BLOCK = re.compile(
-    r"[ ]{0,3}(?:<(?:script|pre|style)(?=[ \t\n>]|$).*?</(?:script|pre|style)>"
+    r"[ ]{0,3}(?:<(?:script|pre|style|textarea)(?=[ \t\n>]|$).*?</(?:script|pre|style|textarea)>"
     r"|<!--.*?-->|<\?.*?\?>|<![A-Z].*?>|<!\[CDATA\[.*?\]\]>"
-    r"|(?P<open><(?:(?:script|pre|style)(?=[ \t\n>]|$)|!--|\?|![A-Z]|!\[CDATA\[)))",
+    r"|(?P<open><(?:(?:script|pre|style|textarea)(?=[ \t\n>]|$)|!--|\?|![A-Z]|!\[CDATA\[)))",
     re.DOTALL | re.IGNORECASE,
 )
 _XML_RAW = re.compile(
@@ -241,19 +254,23 @@ def _render(source: str) -> tuple[str, list[str]]:
         return cmark.render(source, xml=False)[0], []
     for attempt in range(_MAX_REPARSES + 1):
         page, tree = cmark.render(source, xml=True)
-        nodes = [
-            (kind, int(line), int(column), html.unescape(raw))
-            for kind, line, column, raw in _XML_RAW.findall(tree)
+        found = _XML_RAW.findall(tree)
+        if not found:
+            return page, []
+        nodes = _xml_unescape(_NODE_SEPARATOR.join(raw for *_, raw in found))
+        raws = nodes.split(_NODE_SEPARATOR)
+        open_ended = [
+            (int(line), int(column))
+            for (kind, line, column, _), raw in zip(found, raws, strict=True)
+            if kind == "block" and _unterminated(raw)
         ]
-        open_ended = [n for n in nodes if n[0] == "block" and _unterminated(n[3])]
         if not open_ended:
-            break
+            return page, _filter_raw_html(raws)
         if attempt == _MAX_REPARSES:  # pathological input: show the rest as text
-            return page, [html.escape(raw, quote=False) for _, _, _, raw in nodes]
+            return page, [html.escape(raw, quote=False) for raw in raws]
         # The first one took the rest of its container: escape its "<" and parse again.
-        _, line, column, _ = open_ended[0]
-        source = _escape_at(source, line, column)
-    return page, [_filter_raw_html(raw) for _, _, _, raw in nodes]
+        source = _escape_at(source, *open_ended[0])
+    raise AssertionError("unreachable")
 
 
 # --- reading cmark's HTML: headings, text, lead -----------------------------------------------
@@ -421,13 +438,16 @@ def _nesting(page: str) -> int:
     return deepest
 
 
-def _check_limits(page: str) -> None:
+def _check_size(page: str) -> None:
     if len(page) > MAX_HTML_CHARS:
         raise MarkdownLimitError(
             f"the article makes {len(page) / 2**20:.0f} MiB of HTML (at most "
             f"{MAX_HTML_CHARS // 2**20} MiB; footnotes, tables and lists make the most): "
             "split it into several articles"
         )
+
+
+def _check_nesting(page: str) -> None:
     deepest = _nesting(page)
     if deepest > MAX_NESTING:
         raise MarkdownLimitError(
@@ -483,6 +503,9 @@ _URL_VALID_WHOLE = re.compile(f"{_URL_CHARS}(?:#{_URL_CHARS})?")
 
 
 _LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_DOMAIN = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.?")
+# scheme://[userinfo@]host, where the host is percent-encoded or not ASCII
+_ODD_HOST = re.compile(r"((?:[A-Za-z][A-Za-z0-9+.-]*:)?//(?:[^/?#@]*@)?)([^/?#:@]*[%\u0080-\U0010ffff][^/?#:@]*)")
 
 
 def _encode_url_part(part: str) -> str:
@@ -491,12 +514,28 @@ def _encode_url_part(part: str) -> str:
     return quote(_LONE_PERCENT.sub("%25", part), safe=_URL_SAFE)
 
 
+def _ascii_host(url: str) -> str:
+    """``url`` with an internationalised host (cmark percent-encodes it) in IDNA form."""
+    found = _ODD_HOST.match(url)
+    if not found:
+        return url
+    host = unquote(found.group(2))
+    try:
+        ascii_host = host.encode("idna").decode("ascii") if not host.isascii() else ""
+    except UnicodeError:
+        ascii_host = ""
+    if not _DOMAIN.fullmatch(ascii_host):  # not a domain name: as cmark wrote it
+        return url
+    return found.group(1) + ascii_host + url[found.end(2) :]
+
+
 def _valid_url(value: str) -> str:
     """``value`` as a valid URL: characters a URL cannot hold percent-encoded (as cmark does for
-    Markdown links), so "my file.pdf" in raw HTML does not fail HTML validation."""
+    Markdown links), so "my file.pdf" in raw HTML does not fail HTML validation; a non-ASCII
+    host in IDNA form ("xn--...")."""
     if _URL_VALID_WHOLE.fullmatch(value):  # nearly always
-        return value
-    head, hash_, fragment = value.strip().partition("#")
+        return _ascii_host(value) if "%" in value or not value.isascii() else value
+    head, hash_, fragment = _ascii_host(value.strip()).partition("#")
     return _encode_url_part(head) + hash_ + _encode_url_part(fragment)
 
 
@@ -601,7 +640,7 @@ def _finish_tags(fragment: str, site_host: str) -> str:
     def finish(match: re.Match[str]) -> str:
         _, image, attributes = match.groups()
         if image:
-            if ' src="' not in attributes:
+            if ' src="' not in attributes or ' src=""' in attributes:
                 alt = _ALT.search(attributes)
                 return alt.group(1) if alt else ""  # already escaped by nh3
             return match.group() if ' alt="' in attributes else f'<img alt=""{attributes}>'
@@ -631,13 +670,15 @@ def render_markdown(
     (site.yaml's ``link_schemes``); javascript, data and vbscript are never allowed.
     """
     page, raw = _render(text)
+    _check_size(page)  # before reading it: cmark's output is the bulk of it
     page, plain, lead, headings = _read(page)
     if raw:
         parts = page.split(_RAW_PLACEHOLDER)
         if len(parts) != len(raw) + 1:  # cannot happen (one tree, one order); drop, never leak
             raw = [""] * (len(parts) - 1)
         page = "".join(p for pair in zip(parts, [*raw, ""], strict=True) for p in pair)
-    _check_limits(page)
+    _check_size(page)
+    _check_nesting(page)
     safe = _cleaner(_schemes(link_schemes)).clean(page)
     return RenderedBody(
         html=_finish_tags(safe, _host(site_url)), text=plain, headings=headings, lead=lead
