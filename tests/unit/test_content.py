@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chainpress import content, markdown
+from chainpress import markdown
 from chainpress.content import (
     ALLOWED_KEYS,
     MAX_SOURCE_BYTES,
@@ -415,3 +415,16 @@ def test_arbitrary_front_matter_only_raises_content_error(front: str, body: str)
         assert result.line is None or 1 <= result.line <= _lines(data)
     else:
         assert result.article.title
+
+
+def test_links_use_the_sites_link_schemes() -> None:
+    body = "[pin](ipfs://bafy/x) [get](magnet:?xt=urn:btih:abc) [run](javascript:alert(1))\n"
+    html = parse(source("title: a\n", body)).body.html
+    assert '<a href="ipfs://bafy/x">pin</a>' in html
+    assert "<a>get</a>" in html
+    assert "javascript" not in html
+    magnet = dataclasses.replace(SITE, link_schemes=("magnet",))
+    data = source("title: a\n", body)
+    html = parse_source(KEY, data, settings=magnet, now=NOW).body.html
+    assert '<a href="magnet:?xt=urn:btih:abc">get</a>' in html
+    assert "<a>pin</a>" in html

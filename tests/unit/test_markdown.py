@@ -234,7 +234,8 @@ def test_sanitiser_keeps_harmless_raw_html() -> None:
     ("source", "kept", "gone"),
     [
         ('<img src="/a.png" alt="a" width="100%" height="-1">', [], ["width", "height"]),
-        ('<img src="/a.png" alt="a" width="640" height=" 480 ">', ['width="640"', 'height="480"'], []),
+        ('<img src="/a.png" alt="a" width="640" height=" 480 ">',
+         ['width="640"', 'height="480"'], []),
         ('<table><tr><td colspan="0" rowspan="x">a</td></tr></table>', [], ["colspan", "rowspan"]),
         ('<table><tr><td colspan="2" style="text-align: right">a</td></tr></table>',
          ['colspan="2"', 'style="text-align:right"'], []),

@@ -67,7 +67,8 @@ class _Normaliser(HTMLParser):
             for name, value in attrs
             if (tag, name) not in _OURS and not (name == "id" and re.fullmatch(r"h[1-6]", tag))
         )
-        self.out.append(f"<{tag}{''.join(f' {n}="{html.escape(v)}"' for n, v in kept)}>")
+        attributes = "".join(f' {name}="{html.escape(value)}"' for name, value in kept)
+        self.out.append(f"<{tag}{attributes}>")
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.handle_starttag(tag, attrs)

@@ -505,7 +505,9 @@ _URL_VALID_WHOLE = re.compile(f"{_URL_CHARS}(?:#{_URL_CHARS})?")
 _LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _DOMAIN = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.?")
 # scheme://[userinfo@]host, where the host is percent-encoded or not ASCII
-_ODD_HOST = re.compile(r"((?:[A-Za-z][A-Za-z0-9+.-]*:)?//(?:[^/?#@]*@)?)([^/?#:@]*[%\u0080-\U0010ffff][^/?#:@]*)")
+_ODD_HOST = re.compile(
+    r"((?:[A-Za-z][A-Za-z0-9+.-]*:)?//(?:[^/?#@]*@)?)([^/?#:@]*[%\u0080-\U0010ffff][^/?#:@]*)"
+)
 
 
 def _encode_url_part(part: str) -> str:

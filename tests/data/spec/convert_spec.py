@@ -4,7 +4,8 @@ Run once, on a local copy of the spec (no network): the GFM spec ships in the ``
 (``tests/spec/gfm.txt``, cmark-gfm's ``test/spec.txt``), the CommonMark spec beside it
 (``tests/spec/commonmark.txt``):
 
-    python tests/data/spec/convert_spec.py marko-2.2.4/tests/spec/gfm.txt tests/data/spec/gfm-0.29.json
+    python tests/data/spec/convert_spec.py marko-2.2.4/tests/spec/gfm.txt \
+        tests/data/spec/gfm-0.29.json
 
 Each example: ``markdown``, ``html``, ``example`` (its number), ``section``, ``extension`` (the
 word after "example" on the fence, e.g. "table"; "" for a CommonMark example) and
