@@ -157,6 +157,8 @@ def test_custom_ids_stay_unique() -> None:
     # cmark-gfm gives footnotes are never taken by a heading.
     assert [h.id for h in body.headings] == ["intro-1", "intro", "intro-2", "fn-1-1", "fn-1-2"]
     assert len(re.findall(r' id="fn-1"', body.html)) == 1
+    raw = render_markdown("<a id=\"next\"></a>\n\n## Next\n\n<h2 id='top'>Top</h2>\n\n## Top\n")
+    assert [h.id for h in raw.headings] == ["next-1", "top-1"]
 
 
 # Tags whose content the HTML parser takes as something other than Markdown's output: raw text,

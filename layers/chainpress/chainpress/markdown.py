@@ -10,10 +10,10 @@ file. On top of it:
   Docusaurus syntax) gives ``<h2 id="intro">Introduction</h2>``.
 - **Raw HTML is allowed, and nothing typed as text is lost.** cmark renders in its safe mode,
   where every raw HTML node becomes the same placeholder, so the HTML around them is cmark's own
-  and regular: block structure, text and headings are read from it exactly (a regex over the
-  serialised tree, several times faster than walking the tree through cffi; the tests check
-  both agree on the spec examples). Each raw HTML node's source (from cmark's XML rendering of
-  the same tree) is then filtered, token by token: an allowed tag is kept as typed, a complete
+  and regular: block structure, text and headings are read from it exactly, in one regex pass
+  (visiting the tree node by node through cffi costs more than that whole pass; the tests check
+  both give the same blocks on the spec examples). Each raw HTML node's source (from cmark's XML
+  of the same tree) is then filtered, token by token: an allowed tag is kept as typed, a complete
   comment goes, and anything else that starts with "<" (script, textarea, select, svg, an
   unterminated tag or comment ...) is escaped, so it shows as text and can never switch the HTML
   parser into a mode that swallows what follows. An HTML block that would run to the end of the
@@ -25,8 +25,9 @@ file. On top of it:
   schemes: http, https, mailto and the site's ``link_schemes``. Then absolute links to other hosts
   get ``rel="noopener noreferrer"`` and images ``loading="lazy" decoding="async"``.
 
-cmark is called through cffi on the shared library ``cmarkgfm`` ships (its own Python API
-covers only part of cmark's, and leaks every document it renders): loaded on the first call.
+cmark is called through ``cmarkgfm``'s compiled cffi module, plus three functions it does not
+declare (see ``_Cmark``; its own helpers leak every document they render), loaded on the first
+call.
 """
 
 from __future__ import annotations
@@ -285,6 +286,16 @@ _FOOTNOTE_MARKS = re.compile(
     r"[^<]*</a>"
 )
 _FOOTNOTE_ID = re.compile(r' id="(fn(?:ref)?-[^"]*)"')
+_RAW_ID = re.compile(
+    r"""[ \t\n\r\f]id[ \t\n\r\f]*=[ \t\n\r\f]*(?:"([^"]*)"|'([^']*)'|([^ \t\n\r\f"'=<>`]+))"""
+)
+
+
+def _raw_ids(raw: list[str]) -> set[str]:
+    """The ids raw HTML gives (so that no heading takes one: ids must be unique)."""
+    return {"".join(found) for found in _RAW_ID.findall("\n".join(raw))}
+
+
 _TEXT_BLOCKS = frozenset({"p", "li", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6"})
 _NOT_LEAD = frozenset({"li", "table", "section"})
 _SEPARATOR = "\x00"  # never in cmark's output (cmark turns NUL into U+FFFD)
@@ -357,8 +368,9 @@ def _unique_ids(bases: list[str], custom: list[str], reserved: set[str]) -> list
     return ids
 
 
-def _read(page: str) -> tuple[str, str, str, tuple[Heading, ...]]:
-    """(HTML with heading ids, plain text, lead, headings), read from cmark's HTML."""
+def _read(page: str, taken_ids: set[str]) -> tuple[str, str, str, tuple[Heading, ...]]:
+    """(HTML with heading ids, plain text, lead, headings), read from cmark's HTML; heading ids
+    avoid ``taken_ids`` (those in raw HTML)."""
     fragments: list[str] = []  # the inner HTML of each block of prose, in order
     lead_at: list[int] = []  # which of them are lead paragraphs
     spans: list[tuple[int, int, int, int, int]] = []  # heading: fragment, level, tag, inner
@@ -400,6 +412,7 @@ def _read(page: str) -> tuple[str, str, str, tuple[Heading, ...]]:
             for text, wanted in zip((texts[s[0]] for s in spans), custom, strict=True)
         ]
         reserved = set(_FOOTNOTE_ID.findall(page)) if "footnote" in page else set()
+        reserved |= taken_ids
         ids = _unique_ids(bases, custom, reserved)
         headings = tuple(
             Heading(level, id_, texts[index])
@@ -673,7 +686,7 @@ def render_markdown(
     """
     page, raw = _render(text)
     _check_size(page)  # before reading it: cmark's output is the bulk of it
-    page, plain, lead, headings = _read(page)
+    page, plain, lead, headings = _read(page, _raw_ids(raw) if raw else set())
     if raw:
         parts = page.split(_RAW_PLACEHOLDER)
         if len(parts) != len(raw) + 1:  # cannot happen (one tree, one order); drop, never leak
