@@ -377,13 +377,14 @@ def _read(page: str, taken_ids: set[str]) -> tuple[str, str, str, tuple[Heading,
     stack: list[str] = []
     not_lead = 0  # how many open elements keep a paragraph out of the lead
     opened = start = 0  # where the innermost open element's tag starts, and its text resumes
+    top = ""  # the innermost open element
     for match in _STRUCTURE.finditer(page):
         closing, tag = match.groups()
-        top = stack[-1] if stack else ""
+        begin = match.start()
         if top in _TEXT_BLOCKS:
-            fragment = page[start : match.start()]
+            fragment = page[start:begin]
             if top[0] == "h":  # </hN>: headings can hold no block
-                spans.append((len(fragments), int(top[1]), opened, start, match.start()))
+                spans.append((len(fragments), int(top[1]), opened, start, begin))
                 fragments.append(fragment)
             elif fragment and not fragment.isspace():  # a tight <li>'s text ends at a block
                 if top == "p" and not not_lead:
@@ -391,10 +392,11 @@ def _read(page: str, taken_ids: set[str]) -> tuple[str, str, str, tuple[Heading,
                 fragments.append(fragment)
         if closing:
             not_lead -= stack.pop() in _NOT_LEAD
+            top = stack[-1] if stack else ""
         else:
             stack.append(tag)
             not_lead += tag in _NOT_LEAD
-            opened = match.start()
+            top, opened = tag, begin
         start = match.end()
 
     inner = {}
@@ -421,7 +423,8 @@ def _read(page: str, taken_ids: set[str]) -> tuple[str, str, str, tuple[Heading,
         parts: list[str] = []
         done = 0
         for (index, level, tag, _, end), id_ in zip(spans, ids, strict=True):
-            parts += (page[done:tag], f'<h{level} id="{html.escape(id_)}">', inner[index])
+            # No escaping needed: a slug or a custom id holds no "<", "&" or quote.
+            parts += (page[done:tag], f'<h{level} id="{id_}">', inner[index])
             done = end
         parts.append(page[done:])
         page = "".join(parts)
@@ -630,6 +633,7 @@ _URL_CLEANUP = str.maketrans({"\t": None, "\n": None, "\r": None, "\\": "/"})
 _ABSOLUTE = ("http://", "https://", "//")
 
 
+@functools.lru_cache(maxsize=1024)  # an article links to the same few sites again and again
 def _is_external(href: str, site_host: str) -> bool:
     try:
         parts = urlsplit(href)
