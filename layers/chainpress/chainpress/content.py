@@ -51,8 +51,9 @@ Real repositories write it many ways (Hugo, Jekyll, Docusaurus, ethereum.org), s
   if the first sentence is longer, cut at a word boundary (or between CJK characters) with "…".
 - **Counting.** Han, kana and Hangul characters count one word each (500/min); other words at
   230/min; at least one minute.
-- **Parse time.** Bodies far beyond any real article in markup (see ``MAX_MARKUP_CHARS``) are
-  refused, so one upload cannot hold the publish function for minutes.
+- **Parse time.** cmark-gfm parses in linear time; bodies that nest deeper or make far more HTML
+  than any real article (``markdown.MAX_NESTING``, ``markdown.MAX_HTML_CHARS``) are refused, so
+  one upload cannot hold the publish function for long.
 """
 
 from __future__ import annotations
@@ -61,7 +62,6 @@ import dataclasses
 import datetime as dt
 import email.utils
 import hashlib
-import itertools
 import json
 import math
 import mimetypes
@@ -76,20 +76,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from slugify import slugify
 
-from chainpress.markdown import RenderedBody, render_markdown
+from chainpress.markdown import MarkdownLimitError, RenderedBody, render_markdown
 from chainpress.model import ARTICLE_PREFIX, Article, Problem, Status, article_path, tag_key
 from chainpress.settings import SiteSettings, category_key, normalise_language
 
 MAX_SOURCE_BYTES = 1024 * 1024
 MAX_TAGS = 10
-# Parse time bounds. markdown-it-py needs ~40 us per markup character and ~0.3 ms per line (a
-# 1,000-word article has about 80 and 100), and rescans the rest of a paragraph for every unclosed
-# "[" (1 MiB of "[" took over a minute). So outside fenced code (one token, whatever its size) a
-# source may have at most MAX_MARKUP_CHARS of these characters, MAX_PROSE_LINES non-blank lines
-# and MAX_BRACKET_DEPTH unclosed "[" in a paragraph: 100x an ordinary article, a few seconds.
-MAX_MARKUP_CHARS = 20_000
-MAX_PROSE_LINES = 10_000
-MAX_BRACKET_DEPTH = 64
 MAX_TAG_LENGTH = 50
 MAX_SLUG_LENGTH = 200
 MAX_AUTHORS = 20
@@ -144,11 +136,8 @@ _HTTP_URL = re.compile(r"https?://[^\s/\\\x00-\x1f\x7f]+[^\s\\\x00-\x1f\x7f]*")
 _FENCE = re.compile(r"^---[ \t]*$", re.MULTILINE)
 _TOML_FENCE = re.compile(r"^\+\+\+[ \t]*$", re.MULTILINE)
 _LEADING_BLANK_LINES = re.compile(r"(?:[ \t]*\n)*")
-_BRACKET = re.compile(r"\\.|\[|\]|\n[ \t]*\n")
-_MARKUP_CHARS = "[]*_`!<&|~^\\"
-_BOM = "\ufeff".encode()
-_BLANK_LINE = re.compile(r"^[ \t]*$", re.MULTILINE)
 _CODE_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+_BOM = "\ufeff".encode()
 _TOP_LEVEL_KEY = re.compile(r"^([^\s#:][^:\n]*?)[ \t]*:(?:[ \t]|$)", re.MULTILINE)
 _TOML_KEY = re.compile(r"^([A-Za-z0-9_-]+|\"[^\"\n]*\"|'[^'\n]*')[ \t]*=", re.MULTILINE)
 _TOML_TABLE = re.compile(r"^[ \t]*\[\[?[ \t]*([^\]\n]+)\]", re.MULTILINE)
@@ -898,7 +887,7 @@ def _without_line(body: str, line: int) -> str:
 
 
 def _without_code(body: str) -> str:
-    """The body with fenced code lines blanked (markdown-it does not parse inside them)."""
+    """The body with fenced code lines blanked (so a "# comment" in code is not a heading)."""
     if "```" not in body and "~~~" not in body:
         return body
     lines = body.split("\n")
@@ -915,49 +904,12 @@ def _without_code(body: str) -> str:
     return "\n".join(lines)
 
 
-def _markup_chars(text: str) -> int:
-    # One str.count per character: str.translate takes the slow path on non-ASCII text.
-    return sum(text.count(char) for char in _MARKUP_CHARS)
-
-
-def _check_markup(body: str, first_line: int) -> None:
-    """Refuse bodies that would take markdown-it-py far longer to parse than any real article."""
-    prose = _without_code(body)
-    markup = _markup_chars(prose)
-    if markup > MAX_MARKUP_CHARS:
-        running = itertools.accumulate(_markup_chars(line) for line in prose.split("\n"))
-        over = next(number for number, total in enumerate(running) if total > MAX_MARKUP_CHARS)
-        raise ContentError(
-            f"too much Markdown markup: {markup:,} of the characters {_MARKUP_CHARS} outside "
-            f"code blocks (at most {MAX_MARKUP_CHARS:,}); put data in a ``` code block or "
-            "split the article",
-            first_line + over,
-        )
-    lines = prose.count("\n") + 1
-    if lines > MAX_PROSE_LINES:  # only then is it worth finding the blank lines
-        lines -= len(_BLANK_LINE.findall(prose))
-    if lines > MAX_PROSE_LINES:
-        raise ContentError(
-            f"too long: {lines:,} lines of Markdown outside code blocks (at most "
-            f"{MAX_PROSE_LINES:,}); split the article"
-        )
-    if prose.count("[") <= MAX_BRACKET_DEPTH:
-        return
-    depth = 0
-    for match in _BRACKET.finditer(prose):
-        mark = match.group()
-        if mark == "[":
-            depth += 1
-            if depth > MAX_BRACKET_DEPTH:
-                raise ContentError(
-                    f"more than {MAX_BRACKET_DEPTH} '[' without a closing ']' in one paragraph; "
-                    "write a literal bracket as \\[",
-                    first_line + prose.count("\n", 0, match.start()),
-                )
-        elif mark == "]":
-            depth = max(0, depth - 1)
-        elif mark[0] == "\n":  # a blank line ends the paragraph
-            depth = 0
+def _render_body(body: str, settings: SiteSettings) -> RenderedBody:
+    """The body rendered, or a ContentError for one far beyond any real article."""
+    try:
+        return render_markdown(body, site_url=settings.base_url, link_schemes=settings.link_schemes)
+    except MarkdownLimitError as exc:
+        raise ContentError(str(exc)) from None
 
 
 # --- text measures ----------------------------------------------------------------------------
@@ -1122,11 +1074,12 @@ def parse_source(
     authors = _authors(fm)
     summary = fm.text(fm.one("summary"))
 
+    body: RenderedBody | None = None
     try:
-        _check_markup(body_text, body_line)
+        body = _render_body(body_text, settings)
     except ContentError as exc:
         fm.error(exc.line, exc.message)
-    if fm.errors:
+    if fm.errors or body is None:
         errors = sorted(fm.errors, key=_by_line)
         raise ContentError(
             errors[0].message,
@@ -1134,7 +1087,6 @@ def parse_source(
             problems=errors,
             warnings=sorted(fm.warnings, key=_by_line),
         )
-    body = render_markdown(body_text, site_url=settings.base_url)
     words, cjk = _counts(body.text)
     article = Article(
         slug=slug,

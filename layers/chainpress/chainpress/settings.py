@@ -182,6 +182,13 @@ DEFAULT_CATEGORIES: tuple[Category, ...] = (
 )
 
 
+# URL schemes links and images may use besides http, https and mailto (which are always allowed).
+DEFAULT_LINK_SCHEMES: tuple[str, ...] = ("ipfs", "ipns", "ar", "wss", "tel", "bitcoin")
+# Never allowed: they run code or carry a document of their own.
+FORBIDDEN_LINK_SCHEMES = frozenset({"javascript", "data", "vbscript"})
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]{0,31}")
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class SiteSettings:
     name: str = "Blockchain Circle"
@@ -201,6 +208,7 @@ class SiteSettings:
     # Overrides of DEFAULT_LABELS: ((language tag, ((name, text), ...)), ...). Tuples, so that
     # settings stay hashable; site.yaml writes it as a mapping (see from_mapping).
     labels: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    link_schemes: tuple[str, ...] = DEFAULT_LINK_SCHEMES
 
     def category_label(self, key: str) -> str:
         for category in self.categories:
@@ -242,6 +250,8 @@ class SiteSettings:
         values: dict[str, Any] = dict(data)
         if "categories" in values:
             values["categories"] = _parse_categories(values["categories"])
+        if "link_schemes" in values:
+            values["link_schemes"] = _parse_link_schemes(values["link_schemes"])
         if "page_size" in values:
             size = values["page_size"]
             if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= 200:
@@ -280,6 +290,19 @@ class SiteSettings:
         if not isinstance(data, dict):
             raise SettingsError(f"{SETTINGS_KEY} must be a mapping of settings")
         return cls.from_mapping(data)
+
+
+def _parse_link_schemes(raw: Any) -> tuple[str, ...]:
+    """A list of URL schemes, e.g. ``[ipfs, ipns, ar]``; case-insensitive, without ``:``."""
+    if not isinstance(raw, list) or not all(isinstance(s, str) for s in raw):
+        raise SettingsError("link_schemes must be a list of URL schemes, e.g. [ipfs, ipns, ar]")
+    schemes = tuple(dict.fromkeys(s.strip().lower().removesuffix(":") for s in raw))
+    for scheme in schemes:
+        if not _SCHEME.fullmatch(scheme):
+            raise SettingsError(f"link_schemes: {scheme!r} is not a URL scheme")
+        if scheme in FORBIDDEN_LINK_SCHEMES:
+            raise SettingsError(f"link_schemes: {scheme}: links are never allowed (they run code)")
+    return schemes
 
 
 def _parse_categories(raw: Any) -> tuple[Category, ...]:
