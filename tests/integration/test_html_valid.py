@@ -1,7 +1,9 @@
 """Every page the site generates is valid HTML for the W3C's Nu Html Checker (0 errors).
 
-The sample site is exported with ``chainpress build`` (the same use cases and theme the Lambda
-functions run) and every exported page is checked in one run of the checker.
+The sample site, and the corpus written in the styles of real repositories (Hugo and Docusaurus
+bundles, ERC specs, a Chinese tutorial, raw HTML in prose: tests/data/corpus), are exported with
+``chainpress build`` (the same use cases and theme the Lambda functions run) and every exported
+page is checked in one run of the checker.
 """
 
 from __future__ import annotations
@@ -26,4 +28,10 @@ def test_every_page_of_the_sample_site_is_valid_html(tmp_path: Path) -> None:
     kinds = {p.relative_to(tmp_path / "site").parts[0] for p in pages}
     # Article, listing, category, tag, sitemap, archive and 404 pages are all among them.
     assert {"articles", "category", "tag", "sitemap", "archive", "404.html"} <= kinds
+    assert html_errors(pages) == []
+
+
+def test_every_page_of_the_real_style_corpus_is_valid_html(tmp_path: Path) -> None:
+    pages = exported_pages(ROOT / "tests" / "data" / "corpus", tmp_path / "site")
+    assert sum(1 for p in pages if p.parts[-3] == "articles") >= 10
     assert html_errors(pages) == []

@@ -676,3 +676,26 @@ def test_links_use_the_sites_link_schemes() -> None:
     html = parse_source(KEY, data, settings=magnet, now=NOW).body.html
     assert '<a href="magnet:?xt=urn:btih:abc">get</a>' in html
     assert "<a>pin</a>" in html
+
+
+def test_a_day_written_without_zero_padding_is_a_date() -> None:
+    article = parse(source("title: t\npublished: '2024-07-4'\n")).article
+    assert (article.date, article.date_only) == (dt.datetime(2024, 7, 3, 16, tzinfo=dt.UTC), True)
+    assert parse(source("title: t\ndate: 2024/7/04\n")).article.date_only
+    assert "cannot read" in error_of(source("title: t\ndate: '2024-13-4'\n")).message
+
+
+@pytest.mark.parametrize(
+    ("key", "suggestion"),
+    [
+        ("articles/07_ethereum/intro.md", "07-ethereum-intro"),
+        ("articles/guide/07_ethereum/intro/index.md", "07-ethereum-intro"),
+        ("articles/intro.md", "intro-2"),
+    ],
+)
+def test_a_taken_slug_tells_the_editor_which_file_has_it_and_what_to_write(
+    key: str, suggestion: str
+) -> None:
+    message = content.slug_taken_message("intro", "articles/06_bitcoin/intro.md", key)
+    assert "is already used by articles/06_bitcoin/intro.md" in message
+    assert f"'slug: {suggestion}'" in message

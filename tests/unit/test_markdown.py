@@ -79,7 +79,8 @@ def test_code_blocks_keep_the_language_class_only() -> None:
 
 
 def test_headings_get_ids_cjk_included_and_unique() -> None:
-    body = render_markdown("# 比特币 ETF 获批\n\n## Market Update\n\n## Market Update\n\n### !!!\n")
+    text = "# 比特币 ETF 获批\n\n## Market Update\n\n## Market Update\n\n### !!!\n"
+    body = render_markdown(text, fit_outline=False)
     assert '<h1 id="比特币-etf-获批">比特币 ETF 获批</h1>' in body.html
     assert '<h2 id="market-update">' in body.html
     assert '<h2 id="market-update-1">' in body.html
@@ -89,6 +90,23 @@ def test_headings_get_ids_cjk_included_and_unique() -> None:
         Heading(2, "market-update-1", "Market Update"),
         Heading(3, "section", "!!!"),
     )
+
+
+def test_heading_ranks_fit_below_the_page_title_without_skipping_a_level() -> None:
+    # The page's title is its <h1>: a body "#" moves down one rank, and a skipped rank closes
+    # up (the Nu checker refuses "h3 follows h1"). Text, ids and order stay the writer's.
+    fitted = render_markdown("# Part\n\n### Detail\n\n## Section\n\n###### Deep\n")
+    assert [(h.level, h.text) for h in fitted.headings] == [
+        (2, "Part"),
+        (3, "Detail"),
+        (3, "Section"),
+        (4, "Deep"),
+    ]
+    assert '<h2 id="part">Part</h2>' in fitted.html
+    assert '<h4 id="deep">Deep</h4>' in fitted.html
+    assert "<h1" not in fitted.html
+    tutorial = render_markdown("### Prerequisites\n\n#### Node\n\n## Steps\n")
+    assert [h.level for h in tutorial.headings] == [2, 3, 2]
 
 
 def _reference_ids(titles: list[str]) -> list[str]:

@@ -234,7 +234,8 @@ def test_second_file_cannot_take_a_live_slug(site: Site) -> None:
     first_page = site.page("same")
     outcome = site.upload("articles/b.md", source("Second", slug="same"))
     assert outcome.status == "error"
-    assert outcome.error == "slug same is already used by articles/a.md"
+    assert outcome.error.startswith("slug same is already used by articles/a.md: ")
+    assert "'slug: same-2'" in outcome.error
     assert site.report("articles/b.md")["error"]["message"] == outcome.error
     assert site.page("same") == first_page
 

@@ -43,6 +43,7 @@ from chainpress.content import (
     bundle_owners,
     media_content_type,
     parse_source,
+    slug_taken_message,
 )
 from chainpress.model import Article, Problem, pad_sequencer, tag_key
 from chainpress.ports import (
@@ -367,7 +368,7 @@ def build_site(
                 ArticleChange(source=source, new=article, previous=previous_record, paging=paging)
             )
         except SlugTaken as exc:
-            result.errors.append(f"{key}: slug {exc.slug} is already used by {exc.owner}")
+            result.errors.append(f"{key}: {slug_taken_message(exc.slug, exc.owner, key)}")
             continue
         result.articles += 1
         published[key] = article

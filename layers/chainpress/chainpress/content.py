@@ -146,6 +146,8 @@ _ATX_HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$", re.
 _HEADING_ID = re.compile(r"[ \t]*\\?\{#[^}]*\}[ \t]*$")
 _INLINE_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _DAY = re.compile(r"\d{4}([-/]?)\d{2}\1\d{2}")
+# A day written without zero padding ("2024-7-4", "2024/07/4"), as people type it.
+_LOOSE_DAY = re.compile(r"(\d{4})([-/])(\d{1,2})\2(\d{1,2})")
 _JEKYLL_POST = re.compile(r"(\d{4}-\d{2}-\d{2})-(.+)")
 
 _MEDIA_TYPES = {
@@ -239,6 +241,21 @@ def bundle_folder(key: str) -> str | None:
     if path.parts[0] != ARTICLE_PREFIX:
         return None
     return f"{path.parent}/"
+
+
+def slug_taken_message(slug: str, owner: str, key: str) -> str:
+    """What the editor of ``key`` reads when ``owner`` already has ``slug``: which file, and a
+    slug that names this file's folder too (``intro`` in two chapters: ``07-ethereum-intro``).
+    The first file keeps its URL; a slug never moves to another article by itself."""
+    folder = PurePosixPath(bundle_folder(key) or key).parent
+    inside = folder.parts[1:]  # the folders below articles/
+    suggestion = _suggest_slug(f"{inside[-1]}-{slug}") if inside else ""
+    if not _is_safe_slug(suggestion) or suggestion == slug:
+        suggestion = f"{slug[: MAX_SLUG_LENGTH - 2]}-2"
+    return (
+        f"slug {slug} is already used by {owner}: give this file a slug of its own in its "
+        f"front matter, e.g. 'slug: {suggestion}'"
+    )
 
 
 def bundle_owners(key: str) -> list[tuple[str, str]]:
@@ -571,6 +588,13 @@ def _date_text(text: str) -> tuple[dt.datetime, bool] | None:
     day = _DAY.fullmatch(text)
     if day:
         text = text.replace("/", "-")
+    loose = None if day else _LOOSE_DAY.fullmatch(text)
+    if loose:
+        year, _, month, mday = loose.groups()
+        try:
+            return dt.datetime(int(year), int(month), int(mday)), True
+        except ValueError:
+            return None
     try:
         return dt.datetime.fromisoformat(text), day is not None
     except ValueError:

@@ -368,9 +368,25 @@ def _unique_ids(bases: list[str], custom: list[str], reserved: set[str]) -> list
     return ids
 
 
-def _read(page: str, taken_ids: set[str]) -> tuple[str, str, str, tuple[Heading, ...]]:
+def _outline(levels: list[int]) -> list[int]:
+    """Heading levels as rendered below the page's own ``<h1>`` (the title): a body that uses
+    ``#`` moves down one level, and no heading skips a level (``##`` then ``####`` renders h2,
+    h3), so the page outline is valid HTML (the Nu checker refuses h1 followed by h3). The text
+    and the order of the headings are the writer's; only their rank is fitted."""
+    shift = 1 if 1 in levels else 0
+    fitted: list[int] = []
+    previous = 1
+    for level in levels:
+        previous = min(level + shift, previous + 1, 6)
+        fitted.append(previous)
+    return fitted
+
+
+def _read(
+    page: str, taken_ids: set[str], fit_outline: bool = True
+) -> tuple[str, str, str, tuple[Heading, ...]]:
     """(HTML with heading ids, plain text, lead, headings), read from cmark's HTML; heading ids
-    avoid ``taken_ids`` (those in raw HTML)."""
+    avoid ``taken_ids`` (those in raw HTML); ranks fitted by ``_outline`` if ``fit_outline``."""
     fragments: list[str] = []  # the inner HTML of each block of prose, in order
     lead_at: list[int] = []  # which of them are lead paragraphs
     spans: list[tuple[int, int, int, int, int]] = []  # heading: fragment, level, tag, inner
@@ -416,16 +432,19 @@ def _read(page: str, taken_ids: set[str]) -> tuple[str, str, str, tuple[Heading,
         reserved = set(_FOOTNOTE_ID.findall(page)) if "footnote" in page else set()
         reserved |= taken_ids
         ids = _unique_ids(bases, custom, reserved)
+        levels = [level for _, level, *_ in spans]
+        if fit_outline:
+            levels = _outline(levels)
         headings = tuple(
             Heading(level, id_, texts[index])
-            for (index, level, *_), id_ in zip(spans, ids, strict=True)
+            for (index, *_), level, id_ in zip(spans, levels, ids, strict=True)
         )
         parts: list[str] = []
         done = 0
-        for (index, level, tag, _, end), id_ in zip(spans, ids, strict=True):
+        for (index, _, tag, _, end), level, id_ in zip(spans, levels, ids, strict=True):
             # No escaping needed: a slug or a custom id holds no "<", "&" or quote.
-            parts += (page[done:tag], f'<h{level} id="{id_}">', inner[index])
-            done = end
+            parts += (page[done:tag], f'<h{level} id="{id_}">', inner[index], f"</h{level}>")
+            done = end + len("</hN>")
         parts.append(page[done:])
         page = "".join(parts)
     lead = " ".join(_as_sentence(texts[i]) for i in lead_at if texts[i])
@@ -678,7 +697,11 @@ def _finish_tags(fragment: str, site_host: str) -> str:
 
 
 def render_markdown(
-    text: str, *, site_url: str = "", link_schemes: Collection[str] = DEFAULT_LINK_SCHEMES
+    text: str,
+    *,
+    site_url: str = "",
+    link_schemes: Collection[str] = DEFAULT_LINK_SCHEMES,
+    fit_outline: bool = True,
 ) -> RenderedBody:
     """Render Markdown to sanitised HTML, with its plain text, lead and headings.
 
@@ -687,10 +710,12 @@ def render_markdown(
     Raises ``MarkdownLimitError`` past ``MAX_NESTING`` or ``MAX_HTML_CHARS``.
     ``link_schemes``: URL schemes allowed in links and images besides http, https and mailto
     (site.yaml's ``link_schemes``); javascript, data and vbscript are never allowed.
+    ``fit_outline``: heading ranks fitted below the page's title (``_outline``); False renders
+    them as written (the spec tests compare with cmark-gfm's own output).
     """
     page, raw = _render(text)
     _check_size(page)  # before reading it: cmark's output is the bulk of it
-    page, plain, lead, headings = _read(page, _raw_ids(raw) if raw else set())
+    page, plain, lead, headings = _read(page, _raw_ids(raw) if raw else set(), fit_outline)
     if raw:
         parts = page.split(_RAW_PLACEHOLDER)
         if len(parts) != len(raw) + 1:  # cannot happen (one tree, one order); drop, never leak

@@ -28,6 +28,7 @@ from chainpress.content import (
     bundle_owners,
     media_content_type,
     parse_source,
+    slug_taken_message,
 )
 from chainpress.invalidation import MAX_PATHS_PER_REQUEST, RecordingWriter
 from chainpress.model import (
@@ -546,7 +547,7 @@ def _article(
     warnings = parsed.warnings
     previous = store.get_article(article.slug)
     if previous is not None and previous.source_key != record.key and previous.status != "removed":
-        taken = Problem(f"slug {article.slug} is already used by {previous.source_key}")
+        taken = Problem(slug_taken_message(article.slug, previous.source_key, record.key))
         return _article_error(record, state, ports, now, [taken], warnings)
     own_previous = previous if previous is not None and previous.source_key == record.key else None
 
@@ -596,7 +597,7 @@ def _article(
                 )
             )
         except SlugTaken as exc:  # another file took the slug between our read and commit
-            taken = Problem(f"slug {exc.slug} is already used by {exc.owner}")
+            taken = Problem(slug_taken_message(exc.slug, exc.owner, record.key))
             return _article_error(record, state, ports, now, [taken], warnings)
 
     was_live = any(a is not None and a.is_listed for a in (own_previous, retired))
