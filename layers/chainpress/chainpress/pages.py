@@ -99,8 +99,11 @@ __all__ = [
     "build",
     "full_site_pages",
     "listing_key",
+    "listing_page_count",
     "plan_listing",
+    "sitemap_shard_count",
     "touched_listings",
+    "unguarded_pages",
 ]
 
 Change = tuple[Article | None, Article | None]
@@ -646,9 +649,24 @@ def full_site_pages(ctx: BuildContext) -> tuple[list[str], set[Page]]:
     listings = set(ctx.store.listings()) | {f"category/{c.key}" for c in ctx.settings.categories}
     listings.add(HOME)
     listings.discard(SCHEDULED)
+    return sorted(listings), unguarded_pages(ctx)
+
+
+def unguarded_pages(ctx: BuildContext) -> set[Page]:
+    """The pages no listing guards: summaries, robots, 404, static assets (full rebuilds)."""
     others = set(SUMMARY_PAGES) | {Page("robots"), Page("not-found")}
     others |= {Page("static", name=key) for key in ctx.theme.static_files()}
-    return sorted(listings), others
+    return others
+
+
+def listing_page_count(ctx: BuildContext, listing: str) -> int:
+    """Numbered pages of ``listing`` as it is now (its front page not counted)."""
+    return _pages(ctx.reader(listing).count, ctx.page_size)
+
+
+def sitemap_shard_count(ctx: BuildContext) -> int:
+    """``sitemaps/articles-N.xml`` shards of the site as it is now."""
+    return _pages(ctx.reader(HOME).count, ctx.shard_size)
 
 
 def build_order(page: Page) -> tuple[int, Page]:

@@ -232,6 +232,16 @@ def is_dynamodb_write(environ: Environ) -> bool:
     return not (operation in _DYNAMODB_READS or operation.startswith(("Describe", "List")))
 
 
+_SQS_WAKE = {"SendMessage", "SendMessageBatch", "ChangeMessageVisibility",
+             "ChangeMessageVisibilityBatch", "StartMessageMoveTask"}  # fmt: skip
+
+
+def is_sqs_send(environ: Environ) -> bool:
+    """A request that makes messages visible in a queue (botocore speaks SQS's JSON protocol)."""
+    target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+    return target.startswith("AmazonSQS.") and target.partition(".")[2] in _SQS_WAKE
+
+
 def aws_environment(endpoint: str) -> dict[str, str]:
     """What every boto3 client in the process needs to talk to the embedded endpoint."""
     no_proxy = os.environ.get("NO_PROXY", os.environ.get("no_proxy", ""))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -14,6 +15,7 @@ from chainpress.ports import (
     ArticleChange,
     ArticleConflict,
     ListingHead,
+    ScanPage,
     SiteSource,
     SlugTaken,
     SourceState,
@@ -120,6 +122,37 @@ class DynamoArticleStore:
     def scan_articles(self) -> Iterator[Article]:
         for item in self._scan("sk = :s", {":s": {"S": "article"}}, None):
             yield Article.from_item(item)
+
+    def scan_segment(self, segment: int, total: int, cursor: str | None = None) -> ScanPage:
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "Segment": segment,
+            "TotalSegments": total,
+            # The filter only trims the answer: the request still reads (and pays for) 1 MB.
+            "FilterExpression": "sk = :article OR sk = :head",
+            "ExpressionAttributeValues": {":article": {"S": "article"}, ":head": {"S": "head"}},
+            "ConsistentRead": True,
+        }
+        if cursor is not None:
+            params["ExclusiveStartKey"] = json.loads(cursor)
+        answer = self.client.scan(**params)
+        articles: list[Article] = []
+        heads: dict[str, ListingHead] = {}
+        for raw in answer["Items"]:
+            item = _deser(raw)
+            if item["sk"] == "article":
+                articles.append(Article.from_item(item))
+            elif str(item["pk"]).startswith("head#"):
+                heads[str(item["pk"])[len("head#") :]] = ListingHead(
+                    count=int(item.get("count", 0)), version=int(item.get("version", 0))
+                )
+        last = answer.get("LastEvaluatedKey")
+        return ScanPage(
+            articles=articles,
+            heads=heads,
+            items=int(answer.get("ScannedCount", len(answer["Items"]))),
+            cursor=json.dumps(last, sort_keys=True) if last else None,
+        )
 
     def get_site(self) -> SiteSource:
         answer = self.client.query(
