@@ -100,10 +100,14 @@ class SqsEventSource(Poller):
     def next_wait(self) -> float:
         return min(self.interval, self.retry_delay) if self._outstanding else self.interval
 
-    def poll_once(self) -> None:
+    def poll_once(self, batches: int | None = None) -> None:
+        """Receive and deliver batches until the queue has nothing visible (or ``batches``
+        were delivered)."""
         self._delivering = True
         try:
-            while not self.stopping:
+            while not self.stopping and (batches is None or batches > 0):
+                if batches is not None:
+                    batches -= 1
                 answer = self.sqs.receive_message(
                     QueueUrl=self.queue_url,
                     MaxNumberOfMessages=min(10, self.subscription.batch_size),
