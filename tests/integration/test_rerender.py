@@ -21,7 +21,6 @@ import chainpress.rerender
 from chainpress.aws import clients
 from chainpress.aws.articles import DynamoArticleStore, _ser
 from chainpress.aws.runs import DynamoRerenderRuns
-from chainpress.aws.s3 import S3SiteWriter
 from chainpress.aws.views_store import DynamoHotLists
 from chainpress.model import Article, member_ops, pad_sequencer
 from chainpress.ports import Run, body_key
