@@ -1,7 +1,8 @@
 """Run every benchmark in one go (the numbers in BENCHMARKS.md come from this command).
 
 Usage: python bench/run_all.py    (or `make bench`); each script prints a markdown table.
-Long: the 10,000-article build comparison with Hugo takes several minutes.
+Long: the 10,000-article build comparison with Hugo takes several minutes, and the fanned-out
+full re-render at 1,000,000 articles (bench_fanout.py) about half an hour.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-SCRIPTS = ["bench_publish.py", "bench_views.py", "bench_rebuild.py"]
+SCRIPTS = ["bench_publish.py", "bench_views.py", "bench_rebuild.py", "bench_fanout.py"]
 
 
 def main() -> int:
