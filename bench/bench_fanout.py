@@ -232,7 +232,9 @@ def run(n: int, trace_every: int) -> dict[str, Any]:
     gc.unfreeze()
     wall = max(workers)
     final = runs.run
-    assert final is not None and final.state == "done" and final.done == final.total, final
+    assert final is not None, "no run"
+    assert final.state == "done", final
+    assert final.done == final.total, final
     assert cdn.requests == [["/*"]], cdn.requests
     pages = site.pages()
 
@@ -282,15 +284,11 @@ def markdown(results: list[dict[str, Any]]) -> str:
         row("AWS requests per article", lambda r: f"{r['calls_total'] / r['n']:.2f}"),
         row(
             "largest invocation: requests (its items)",
-            lambda r: (
-                f"{r['largest_calls']['calls']:,} ({'+'.join(sorted(set(r['largest_calls']['kinds'])))})"
-            ),
+            lambda r: f"{r['largest_calls']['calls']:,} ({_kinds(r['largest_calls'])})",
         ),
         row(
             "largest invocation: peak memory, MiB (its items)",
-            lambda r: (
-                f"{r['largest_peak']['peak'] / mib:.1f} ({'+'.join(sorted(set(r['largest_peak']['kinds'])))})"
-            ),
+            lambda r: f"{r['largest_peak']['peak'] / mib:.1f} ({_kinds(r['largest_peak'])})",
         ),
         row(
             "largest plan/segment/group invocation: requests",
@@ -322,6 +320,10 @@ def markdown(results: list[dict[str, Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def _kinds(invocation: dict[str, Any]) -> str:
+    return "+".join(sorted(set(invocation["kinds"])))
 
 
 def _duration(seconds: float) -> str:
