@@ -125,6 +125,7 @@ def ports_from_environment() -> RerenderPorts:
         limits=Limits(
             chunk_articles=number("RERENDER_CHUNK_ARTICLES", defaults.chunk_articles),
             scan_requests=number("RERENDER_SCAN_REQUESTS", defaults.scan_requests),
+            scan_items=number("RERENDER_SCAN_ITEMS", defaults.scan_items),
             listing_pages=number("RERENDER_LISTING_PAGES", defaults.listing_pages),
             shards=number("RERENDER_SHARDS", defaults.shards),
             fanout=defaults.fanout,

@@ -227,8 +227,11 @@ class InMemoryArticleStore:
             return len(self.sorted_keys.get(name, []))
         return 1 + len(self.site.theme) if kind == "site" else 1
 
-    def scan_segment(self, segment: int, total: int, cursor: str | None = None) -> ScanPage:
+    def scan_segment(
+        self, segment: int, total: int, cursor: str | None = None, limit: int | None = None
+    ) -> ScanPage:
         self.calls["Scan"] += 1
+        page_items = ITEMS_PER_PAGE if limit is None else min(limit, ITEMS_PER_PAGE)
         bucket = self._segments(total)[segment]
         index, offset = 0, 0
         if cursor is not None:
@@ -237,10 +240,10 @@ class InMemoryArticleStore:
         articles: list[Article] = []
         heads: dict[str, ListingHead] = {}
         read = 0
-        while index < len(bucket) and read < ITEMS_PER_PAGE:
+        while index < len(bucket) and read < page_items:
             kind, name = bucket[index]
             size = self._collection_size(kind, name)
-            taken = min(size - offset, ITEMS_PER_PAGE - read)
+            taken = min(size - offset, page_items - read)
             read += taken
             if kind == "article" and name in self.articles:
                 articles.append(self.articles[name])

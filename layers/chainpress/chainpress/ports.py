@@ -159,10 +159,13 @@ class ArticleStore(Protocol):
         """Every article record, any status (full rebuilds; O(table))."""
         ...
 
-    def scan_segment(self, segment: int, total: int, cursor: str | None = None) -> ScanPage:
-        """One Scan request (at most 1 MB read) of segment ``segment`` of ``total`` of a
-        parallel scan, from ``cursor``: the article records and listing heads it read. An item's
-        segment follows from its partition key, so a listing's members all fall in one."""
+    def scan_segment(
+        self, segment: int, total: int, cursor: str | None = None, limit: int | None = None
+    ) -> ScanPage:
+        """One Scan request (at most 1 MB, or ``limit`` items, read) of segment ``segment`` of
+        ``total`` of a parallel scan, from ``cursor``: the article records and listing heads it
+        read. An item's segment follows from its partition key, so a listing's members all fall
+        in one."""
         ...
 
 

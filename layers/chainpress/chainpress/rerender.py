@@ -85,7 +85,10 @@ class Limits:
     under a minute of work (the function's timeout is three times that)."""
 
     chunk_articles: int = 80  # article pages per segment item
-    scan_requests: int = 40  # Scan requests per segment item (~36,000 items read)
+    scan_requests: int = 40  # Scan requests per segment item
+    # Items a Scan request reads (a 1 MB page holds ~900): an item never renders more than
+    # chunk_articles + scan_items articles, whatever the table holds.
+    scan_items: int = 320
     listing_pages: int = 40  # listing pages per listing item
     shards: int = 5  # sitemap shards (1,000 URLs each) per shards item
     fanout: int = 10  # children an item may send (one SendMessageBatch)
@@ -287,7 +290,7 @@ def _scan_segment(
     children: list[WorkItem] = []
     cursor = item.cursor
     while True:
-        page = store.scan_segment(item.first, item.total, cursor)
+        page = store.scan_segment(item.first, item.total, cursor, limits.scan_items)
         report.scan_requests += 1
         for article in page.articles:
             report.articles += 1

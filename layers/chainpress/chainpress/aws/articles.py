@@ -123,7 +123,9 @@ class DynamoArticleStore:
         for item in self._scan("sk = :s", {":s": {"S": "article"}}, None):
             yield Article.from_item(item)
 
-    def scan_segment(self, segment: int, total: int, cursor: str | None = None) -> ScanPage:
+    def scan_segment(
+        self, segment: int, total: int, cursor: str | None = None, limit: int | None = None
+    ) -> ScanPage:
         params: dict[str, Any] = {
             "TableName": self.table,
             "Segment": segment,
@@ -135,6 +137,8 @@ class DynamoArticleStore:
         }
         if cursor is not None:
             params["ExclusiveStartKey"] = json.loads(cursor)
+        if limit is not None:
+            params["Limit"] = limit  # items read (before the filter)
         answer = self.client.scan(**params)
         articles: list[Article] = []
         heads: dict[str, ListingHead] = {}
