@@ -127,3 +127,30 @@ def test_site_settings_and_theme_overrides(store: ArticleStore) -> None:
     with pytest.raises(StaleEvent):
         store.commit_site(SourceState(key="site.yaml", seq=pad_sequencer("0")), yaml_text="bad")
     assert store.get_site().yaml_text == "name: X"
+
+
+@pytest.mark.parametrize("total", [1, 3])
+def test_parallel_scan_segments_read_every_record_and_head_once(
+    store: ArticleStore, total: int
+) -> None:
+    for day in range(1, 13):
+        publish(store, make(f"s{day:02d}", day, tags=("etf", f"t{day % 3}")))
+    publish(store, make("hidden", 14, status="draft"))
+    articles: list[str] = []
+    heads: dict[str, int] = {}
+    requests = 0
+    for segment in range(total):
+        cursor: str | None = None
+        while True:
+            page = store.scan_segment(segment, total, cursor, limit=5)  # a cursor every 5 items
+            requests += 1
+            assert page.items <= 5
+            articles += [a.slug for a in page.articles]
+            heads.update({name: head.count for name, head in page.heads.items()})
+            cursor = page.cursor
+            if cursor is None:
+                break
+    assert sorted(articles) == sorted([f"s{d:02d}" for d in range(1, 13)] + ["hidden"])
+    assert heads == {"home": 12, "category/bitcoin": 12, "tag/etf": 12, "tag/t0": 4, "tag/t1": 4,
+                     "tag/t2": 4}  # fmt: skip
+    assert requests > 13  # the members of home alone take three requests of five items
