@@ -2,7 +2,8 @@
 """Full re-render fanned out over the work queue (``chainpress.rerender``): the AWS requests and
 the peak Python memory of EVERY invocation, at N = 1,000 ... 1,000,000 articles.
 
-    python bench/bench_fanout.py [--sizes 1000,10000,100000,1000000] [--trace-every 1]
+    python bench/bench_fanout.py [--sizes 1000,10000,100000,1000000] [--trace-every 10]
+                                 [--sample-listings 20]
 
 In-memory ports (``chainpress_dev.memory``): each adapter counts, in ``calls``, the requests its
 AWS twin would send (GetItem, Query, Scan, BatchGetItem, TransactWriteItems, GetObject, HEAD,
@@ -365,13 +366,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--trace-every",
         type=int,
-        default=1,
-        help="trace memory of every k-th segment invocation (1: all; others always)",
+        default=10,
+        help="at N >= 1,000,000, trace the memory of every k-th segment-only invocation "
+        "(every other invocation, and all of them below 10^6, are traced)",
     )
     parser.add_argument(
         "--sample-listings",
         type=int,
-        default=1,
+        default=20,
         help="render only every k-th listing/shards range at N >= 1,000,000 (their pages are "
         "read from the newest end until the pagination change: O(N) each, hours at 10^6 in "
         "this process); the others are counted done without work and reported as skipped",
@@ -380,8 +382,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results = []
     for n in args.sizes.split(","):
-        sample = args.sample_listings if int(n) >= 1_000_000 else 1
-        results.append(run(int(n), args.trace_every, sample))
+        big = int(n) >= 1_000_000
+        sample = args.sample_listings if big else 1
+        results.append(run(int(n), args.trace_every if big else 1, sample))
         print(markdown(results[-1:]), file=sys.stderr, flush=True)  # each size as it ends
     table = markdown(results)
     args.out.mkdir(parents=True, exist_ok=True)
