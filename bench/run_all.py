@@ -2,7 +2,8 @@
 
 Usage: python bench/run_all.py    (or `make bench`); each script prints a markdown table.
 Long: the 10,000-article build comparison with Hugo takes several minutes; bench_calls.py
-loads a million-article site in memory (about 40 s and 1.5 GB).
+loads a million-article site in memory (about 40 s and 1.5 GB), and the fanned-out full
+re-render at 1,000,000 articles (bench_fanout.py) takes about half an hour.
 """
 
 from __future__ import annotations
@@ -12,7 +13,13 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-SCRIPTS = ["bench_publish.py", "bench_views.py", "bench_rebuild.py", "bench_calls.py"]
+SCRIPTS = [
+    "bench_publish.py",
+    "bench_views.py",
+    "bench_rebuild.py",
+    "bench_calls.py",
+    "bench_fanout.py",
+]
 
 
 def main() -> int:

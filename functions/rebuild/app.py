@@ -3,10 +3,14 @@
 Thin on purpose: turn the batch's ``article#`` records into ``(old, new)`` images, wire the
 ports from the environment, run ONE rebuild for the whole batch (pages touched by several
 records are built once), log and count the outcome. A ``site`` record (settings or theme
-override changed) means a full rebuild. An ``article#<slug>`` record with sort key ``relink``
-is a cursor an earlier batch left: pages linking that article still to re-render
-(``RELINK_LIMIT`` per batch, see rebuilding.py). A manual ``{"action": "rebuild-all"}`` or
-``{"action": "rebuild-summaries"}`` invocation runs those use cases; the schedule's
+override changed) means every page must be re-rendered: that is a fanned-out run on the
+re-render work queue (``chainpress.rerender``, ``functions/rerender``), which this function only
+starts (one conditional write, one message) before returning, so a stream shard is never held
+up by a full re-render; a second trigger while a run is going coalesces into it. An
+``article#<slug>`` record with sort key ``relink`` is a cursor an earlier batch left: pages
+linking that article still to re-render (``RELINK_LIMIT`` per batch, see rebuilding.py). A
+manual ``{"action": "rebuild-all"}`` starts a fanned-out run too; ``{"action":
+"rebuild-summaries"}`` (hourly) rebuilds the summary pages here; the schedule's
 ``{"action": "flush-invalidations"}`` sends the CDN invalidations earlier runs could not.
 
 Failures: Powertools' ``BatchProcessor`` reports partial batch failures. A record whose image
@@ -37,6 +41,7 @@ if TYPE_CHECKING:
 
     from chainpress.model import Article
     from chainpress.rebuilding import RebuildPorts, RebuildReport
+    from chainpress.rerender import RerenderPorts
 
 logger = Logger()
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "chainpress"))
@@ -58,12 +63,16 @@ class RecordFailed(Exception):
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     action = event.get("action")
     if action is not None:
-        return _manual(str(action))
+        return _manual(str(action), context)
     records = [DynamoDBRecord(raw) for raw in event.get("Records", [])]
     changes, relinks, full, failed = _read(records)
     try:
-        if full or changes or relinks:
-            _run(full=full, changes=changes, relinks=relinks)
+        if full:
+            # The first site record names the run: a retried batch finds the run it started.
+            site = next(r for r in records if _pk(r) == SITE_PK)
+            _start(f"stream:{_seq(site)}")
+        if changes or relinks:
+            _run(changes, relinks)
     except Exception:
         logger.exception("rebuild failed: every record of the batch is retried")
         metrics.add_metric(name="RebuildFailures", unit=MetricUnit.Count, value=1)
@@ -84,6 +93,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 def _seq(record: DynamoDBRecord) -> str:
     stream = record.dynamodb
     return (stream.sequence_number if stream is not None else None) or record.event_id or ""
+
+
+def _pk(record: DynamoDBRecord) -> str:
+    stream = record.dynamodb
+    return str((stream.keys if stream is not None else {}).get("pk", ""))
 
 
 def _read(
@@ -124,32 +138,50 @@ def _read(
 
 
 def _run(
-    *,
-    full: bool,
-    changes: list[tuple[Article | None, Article | None]],
-    relinks: list[tuple[str, str]],
+    changes: list[tuple[Article | None, Article | None]], relinks: list[tuple[str, str]]
 ) -> None:
-    from chainpress.rebuilding import rebuild_all, rebuild_changes
+    from chainpress.rebuilding import rebuild_changes
 
-    now = dt.datetime.now(dt.UTC)
-    ports = _ports()
-    if full:
-        report = rebuild_all(ports, now)
-    else:
-        report = rebuild_changes(changes, ports, now, relinks=relinks)
+    report = rebuild_changes(changes, _ports(), dt.datetime.now(dt.UTC), relinks=relinks)
     _record(report, records=len(changes) + len(relinks))
 
 
-def _manual(action: str) -> dict[str, Any]:
+def _start(trigger: str) -> dict[str, Any]:
+    """Start a full re-render (or coalesce into the running one); returns at once."""
+    from chainpress.rerender import start_rerender
+
+    start = start_rerender(_rerender_ports(), trigger, dt.datetime.now(dt.UTC))
+    run = start.run
+    answer = {
+        "run": run.run_id,
+        "number": run.number,
+        "started": start.started,
+        "coalesced": not start.started,
+        "state": run.state,
+        "done": run.done,
+        "total": run.total,
+    }
+    logger.info("full re-render " + ("started" if start.started else "coalesced"), extra=answer)
+    metrics.add_metric(
+        name="RerenderRunsStarted" if start.started else "RerenderRunsCoalesced",
+        unit=MetricUnit.Count,
+        value=1,
+    )
+    return answer
+
+
+def _manual(action: str, context: LambdaContext) -> dict[str, Any]:
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}: expected one of {', '.join(ACTIONS)}")
-    from chainpress.rebuilding import flush_invalidations, rebuild_all, rebuild_summaries
+    if action == "rebuild-all":
+        # The request id is the same on Lambda's retries of an asynchronous invocation.
+        return {"action": action, **_start(f"manual:{context.aws_request_id}")}
+    from chainpress.rebuilding import flush_invalidations, rebuild_summaries
 
     if action == "flush-invalidations":
         report = flush_invalidations(_ports())
     else:
-        run = rebuild_all if action == "rebuild-all" else rebuild_summaries
-        report = run(_ports(), dt.datetime.now(dt.UTC))
+        report = rebuild_summaries(_ports(), dt.datetime.now(dt.UTC))
     _record(report, records=0)
     return {
         "action": action,
@@ -159,6 +191,19 @@ def _manual(action: str) -> dict[str, Any]:
         "invalidated": report.invalidated,
         "deferred": report.deferred,
     }
+
+
+def _rerender_ports() -> RerenderPorts:
+    from chainpress.aws import clients
+    from chainpress.aws.queue import SqsWorkQueue
+    from chainpress.aws.runs import DynamoRerenderRuns
+    from chainpress.rerender import RerenderPorts
+
+    return RerenderPorts(
+        rebuild=_ports(),
+        runs=DynamoRerenderRuns(os.environ["ARTICLES_TABLE"], clients.dynamodb()),
+        queue=SqsWorkQueue(os.environ["RERENDER_QUEUE_URL"], clients.sqs()),
+    )
 
 
 def _ports() -> RebuildPorts:

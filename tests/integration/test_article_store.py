@@ -12,7 +12,7 @@ from moto import mock_aws
 
 from chainpress.aws import clients
 from chainpress.aws.articles import DynamoArticleStore
-from chainpress.model import Article, pad_sequencer
+from chainpress.model import Article, is_paged_listing, pad_sequencer
 from chainpress.ports import (
     ArticleChange,
     ArticleConflict,
@@ -181,3 +181,33 @@ def test_pages_and_boundaries_of_a_listing(store: ArticleStore) -> None:
     ]
     assert [label for label, _ in store.months()] == ["2024-01"]
     assert [e.listing for e in store.index_entries("tag", "", None)] == ["tag/etf"]
+
+
+@pytest.mark.parametrize("total", [1, 3])
+def test_parallel_scan_segments_read_every_record_and_head_once(
+    store: ArticleStore, total: int
+) -> None:
+    for day in range(1, 13):
+        publish(store, make(f"s{day:02d}", day, tags=("etf", f"t{day % 3}")))
+    publish(store, make("hidden", 14, status="draft"))
+    articles: list[str] = []
+    heads: dict[str, int] = {}
+    requests = 0
+    for segment in range(total):
+        cursor: str | None = None
+        while True:
+            page = store.scan_segment(segment, total, cursor, limit=5)  # a cursor every 5 items
+            requests += 1
+            assert page.items <= 5
+            articles += [a.slug for a in page.articles]
+            heads.update({name: head.count for name, head in page.heads.items()})
+            cursor = page.cursor
+            if cursor is None:
+                break
+    assert sorted(articles) == sorted([f"s{d:02d}" for d in range(1, 13)] + ["hidden"])
+    listings = {name: count for name, count in heads.items() if is_paged_listing(name)}
+    assert listings == {"home": 12, "category/bitcoin": 12, "tag/etf": 12, "tag/t0": 4,
+                        "tag/t1": 4, "tag/t2": 4}  # fmt: skip
+    # The other heads are collections (sitemap shards: home's URLs; the tag index: 4 tags).
+    assert {k: v for k, v in heads.items() if k not in listings} == {"sitemap": 12, "index/tag": 4}
+    assert requests > 13  # the members of home alone take three requests of five items

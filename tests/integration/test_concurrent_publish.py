@@ -80,8 +80,9 @@ def test_fifty_concurrent_publishes_into_one_category_all_land(
     calls = {"n": 0}
 
     def refuse(request: dict[str, Any]) -> Any:
-        """Every third transaction is cancelled as a conflict on head#home; every seventh as a
-        failed article condition (the first time a given article commits)."""
+        """Every fifth transaction is cancelled as a conflict on head#home; every seventh as a
+        failed article condition (the first time a given article commits). Racing publishes
+        also fail each other's head conditions on their own (the heads they planned from moved)."""
         items = json_request(request)["TransactItems"]
         with lock:
             calls["n"] += 1
@@ -93,7 +94,7 @@ def test_fifty_concurrent_publishes_into_one_category_all_land(
             return transaction_cancelled(
                 ["None", "ConditionalCheckFailed"] + ["None"] * (len(pks) - 2)
             )
-        if n % 3 == 0 and "head#home" in pks:
+        if n % 5 == 0 and "head#home" in pks:
             return transaction_cancelled(
                 ["TransactionConflict" if pk == "head#home" else "None" for pk in pks]
             )
@@ -109,7 +110,7 @@ def test_fifty_concurrent_publishes_into_one_category_all_land(
     codes = [a[1]["CancellationReasons"] for a in injected]
     conflicts = sum(any(r["Code"] == "TransactionConflict" for r in c) for c in codes)
     replans = sum(any(r["Code"] == "ConditionalCheckFailed" for r in c) for c in codes)
-    assert conflicts >= 10, conflicts
+    assert conflicts >= 8, conflicts
     assert replans >= 3, replans
     # Each refusal, injected or met (a racing publish moved a head: its condition failed), was
     # followed by a jittered pause.

@@ -22,10 +22,12 @@ from chainpress.rebuilding import RebuildPorts, rebuild_all, rebuild_changes
 from chainpress_dev.memory import InMemoryArticleStore, InMemoryHotLists, InMemorySiteWriter
 from functions.publish import app as publish_app
 from functions.rebuild import app as rebuild_app
+from functions.rerender import app as rerender_app
 from tests.support.aws import create_distribution, create_stack
 from tests.support.events import load_event
 from tests.support.faults import error_answer, inject
 from tests.support.lambda_context import Context
+from tests.support.rerender import work_queue
 
 CARD = re.compile(r'<h2 class="card-title"><a href="/articles/([^/"]+)/"')
 LISTINGS = ("index.html", "category/bitcoin/index.html", "tag/etf/index.html")
@@ -145,6 +147,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             ("SITE_BUCKET", "SiteBucket"),
             ("ARTICLES_TABLE", "ArticlesTable"),
             ("VIEWS_TABLE", "ViewsTable"),
+            ("RERENDER_QUEUE_URL", "RerenderQueue"),
         ):
             monkeypatch.setenv(name, names[logical])
         monkeypatch.setenv("DISTRIBUTION_ID", "")
@@ -379,6 +382,10 @@ def test_a_fault_between_the_page_writes_and_the_invalidation_loses_nothing(
 
 
 def test_site_record_and_manual_action_rebuild_everything(stack: Stack) -> None:
+    # A full re-render runs on the work queue (tests/integration/test_rerender.py): the stream
+    # consumer and the manual action only start it.
+    rerender_app.rerender_ports.cache_clear()
+    queue = work_queue(stack.names, report=lambda message: None)
     stack.upload("one", source("One", 1))
     stack.rebuild()
     settings = "name: Renamed Circle\n"
@@ -388,14 +395,18 @@ def test_site_record_and_manual_action_rebuild_everything(stack: Stack) -> None:
     records = stack.records()
     assert any(r["dynamodb"]["Keys"]["pk"]["S"] == "site" for r in records)
     stack.rebuild(records)
+    assert queue.drain()
     for key in ("index.html", "articles/one/index.html", "404.html", "archive/index.html"):
         assert "Renamed Circle" in stack.text(key), key
     stack.s3.delete_object(Bucket=stack.bucket, Key="tag/etf/index.html")
     result = rebuild_app.lambda_handler({"action": "rebuild-all"}, Context())
-    assert result["written"] >= 1
+    assert result["started"] is True
+    assert stack.get("tag/etf/index.html") is None  # not rendered by the action itself
+    assert queue.drain()
     assert stack.get("tag/etf/index.html") is not None
     with pytest.raises(ValueError, match="unknown action"):
         rebuild_app.lambda_handler({"action": "nope"}, Context())
+    rerender_app.rerender_ports.cache_clear()
 
 
 def test_a_failed_rebuild_fails_every_record_and_a_bad_record_fails_alone(

@@ -31,8 +31,19 @@ from tests.support.template import (
     template,
 )
 
-FUNCTIONS = ("PublishFunction", "RebuildFunction", "ViewsFunction", "TrendingFunction")
-QUEUES = ("PublishFailureQueue", "RebuildFailureQueue", "TrendingFailureQueue")
+FUNCTIONS = (
+    "PublishFunction",
+    "RebuildFunction",
+    "ViewsFunction",
+    "TrendingFunction",
+    "RerenderFunction",
+)
+QUEUES = (
+    "PublishFailureQueue",
+    "RebuildFailureQueue",
+    "TrendingFailureQueue",
+    "RerenderDeadLetterQueue",
+)
 CONTENT_BUCKET_NAME = {"Fn::Sub": "${AWS::StackName}-content-${AWS::AccountId}"}
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
@@ -46,6 +57,9 @@ MANAGED = {
     "AWSXrayWriteOnlyAccess": "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
     "AWSLambdaDynamoDBExecutionRole": (
         "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole"
+    ),
+    "AWSLambdaSQSQueueExecutionRole": (
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"
     ),
 }
 
@@ -420,8 +434,7 @@ def test_shared_layer(raw: dict[str, Any], cfn: dict[str, Any]) -> None:
 
 
 def test_rebuild_stream_mapping(cfn: dict[str, Any], raw: dict[str, Any]) -> None:
-    (mapping,) = of_type(cfn, "AWS::Lambda::EventSourceMapping").values()
-    properties = mapping["Properties"]
+    properties = props(cfn, "RebuildFunctionArticlesStream")
     assert properties["FunctionName"] == {"Ref": "RebuildFunction"}
     assert properties["EventSourceArn"] == {"Fn::GetAtt": ["ArticlesTable", "StreamArn"]}
     assert properties["StartingPosition"] == "TRIM_HORIZON"
@@ -441,6 +454,44 @@ def test_rebuild_stream_mapping(cfn: dict[str, Any], raw: dict[str, Any]) -> Non
     role = props(cfn, "RebuildFunctionRole")
     assert MANAGED["AWSLambdaDynamoDBExecutionRole"] in role["ManagedPolicyArns"]
     assert _sends_to(role, "RebuildFailureQueue")
+
+
+def test_rerender_work_queue(cfn: dict[str, Any], raw: dict[str, Any]) -> None:
+    mappings = of_type(cfn, "AWS::Lambda::EventSourceMapping")
+    assert set(mappings) == {"RebuildFunctionArticlesStream", "RerenderFunctionWorkQueue"}
+    mapping = props(cfn, "RerenderFunctionWorkQueue")
+    assert mapping["FunctionName"] == {"Ref": "RerenderFunction"}
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["RerenderQueue", "Arn"]}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 100}
+    assert 1 <= mapping["BatchSize"] <= 10
+    function = props(cfn, "RerenderFunction")
+    queue = props(cfn, "RerenderQueue")
+    # A batch being worked on never reappears: visibility >= 6x the function's timeout.
+    assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
+    assert queue["SqsManagedSseEnabled"] is True
+    redrive = queue["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["RerenderDeadLetterQueue", "Arn"]}
+    # The handler's last attempt (it records the failure in the run) is the queue's last one.
+    variables = function["Environment"]["Variables"]
+    assert int(variables["RERENDER_MAX_RECEIVES"]) == redrive["maxReceiveCount"] == 3
+    dead = props(cfn, "RerenderDeadLetterQueue")
+    assert dead["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
+    for name in ("RebuildFunction", "RerenderFunction"):
+        assert props(cfn, name)["Environment"]["Variables"]["RERENDER_QUEUE_URL"] == {
+            "Ref": "RerenderQueue"
+        }
+    assert variables["DISTRIBUTION_ID"] == {"Ref": "Distribution"}
+    age = [
+        a["Properties"]
+        for a in of_type(cfn, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["MetricName"] == "ApproximateAgeOfOldestMessage"
+    ]
+    assert len(age) == 1
+    assert age[0]["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["RerenderQueue", "QueueName"]}}
+    ]
+    assert age[0]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 
 
 @pytest.mark.parametrize(
@@ -759,6 +810,8 @@ def test_outputs(cfn: dict[str, Any]) -> None:
         "DistributionId",
         "ArticlesTableName",
         "ViewsTableName",
+        "RerenderQueueUrl",
+        "RerenderDeadLetterQueueUrl",
     }
     site_url = cfn["Outputs"]["SiteUrl"]["Value"]
     assert refs(site_url) == {"SiteUrl", "DomainName", "Distribution"}
@@ -791,7 +844,6 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
             "dynamodb:GetItem",
             "dynamodb:BatchGetItem",
             "dynamodb:Query",
-            "dynamodb:Scan",
             # Pending CDN paths and relink cursors (only partitions cdn#pending and article#*:
             # see test_rebuild_env_and_cdn_queue).
             "dynamodb:UpdateItem",
@@ -799,6 +851,23 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         },
         "ViewsTable": {"dynamodb:GetItem"},
         "Distribution": {"cloudfront:CreateInvalidation"},
+        "RerenderQueue": {"sqs:SendMessage"},
+    },
+    "RerenderFunction": {
+        "SiteBucket/*": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
+        "SiteBucket": {"s3:ListBucket"},
+        "ArticlesTable": {
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:Query",
+            "dynamodb:Scan",
+            "dynamodb:PutItem",  # run markers and the run record only (LeadingKeys run#*)
+            "dynamodb:UpdateItem",  # those, and the run's pending "/*" (cdn#pending)
+            "dynamodb:DeleteItem",  # the pending "/*" once CloudFront took it (cdn#pending)
+        },
+        "ViewsTable": {"dynamodb:GetItem"},
+        "Distribution": {"cloudfront:CreateInvalidation"},
+        "RerenderQueue": {"sqs:SendMessage"},
     },
     "ViewsFunction": {
         "ViewsTable": {
@@ -865,6 +934,15 @@ def test_policies_least_privilege(raw: dict[str, Any], cfn: dict[str, Any], func
             assert resource != "*"
             granted.setdefault(resource_key(resource), set()).update(actions)
     assert granted == ALLOWED[function]
+    if function in ("RebuildFunction", "RerenderFunction"):
+        # These write only bookkeeping: the re-render run's items, pending CDN paths and (rebuild)
+        # relink cursors; never a listing, head, source or the site settings.
+        bookkeeping = {"run#*", "cdn#pending", "article#*"}
+        for statement in function_policy_statements(raw, function):
+            writes = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+            if writes & set(as_list(statement["Action"])):
+                ((_, condition),) = statement["Condition"].items()
+                assert set(condition["dynamodb:LeadingKeys"]) <= bookkeeping, statement
     assert function_policy_actions(raw, function) == set().union(*ALLOWED[function].values())
 
     # What SAM generated on top: managed policies it always attaches, and the destination.
@@ -872,6 +950,8 @@ def test_policies_least_privilege(raw: dict[str, Any], cfn: dict[str, Any], func
     expected_managed = {MANAGED["AWSLambdaBasicExecutionRole"], MANAGED["AWSXrayWriteOnlyAccess"]}
     if function == "RebuildFunction":
         expected_managed.add(MANAGED["AWSLambdaDynamoDBExecutionRole"])
+    if function == "RerenderFunction":
+        expected_managed.add(MANAGED["AWSLambdaSQSQueueExecutionRole"])
     assert set(role["ManagedPolicyArns"]) == expected_managed
     for policy in role["Policies"]:
         for statement in as_list(policy["PolicyDocument"]["Statement"]):
@@ -879,7 +959,7 @@ def test_policies_least_privilege(raw: dict[str, Any], cfn: dict[str, Any], func
             assert all("*" not in action for action in actions), actions
             assert all(r != "*" for r in as_list(statement["Resource"])), statement
     extra = {p["PolicyName"] for p in role["Policies"]} - {f"{function}RolePolicy0"}
-    if function == "ViewsFunction":
+    if function in ("ViewsFunction", "RerenderFunction"):
         assert extra == set()
     else:
         assert extra == {f"{function}EventInvokeConfigOnFailureSQSPolicy"}

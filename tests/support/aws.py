@@ -8,10 +8,10 @@ from tests.support.paths import ROOT
 
 
 def create_stack() -> dict[str, str]:
-    """Create every bucket and table of template.yaml in the current (moto) endpoint;
-    returns logical ID -> physical name."""
+    """Create every bucket, table and queue of template.yaml in the current (moto) endpoint;
+    returns logical ID -> physical name (a queue's URL)."""
     template = load_template(ROOT / "template.yaml")
-    return create_resources(clients.s3(), clients.dynamodb(), template)
+    return create_resources(clients.s3(), clients.dynamodb(), template, sqs_client=clients.sqs())
 
 
 def create_distribution(site_bucket: str) -> str:

@@ -24,6 +24,7 @@ PURE_MODULES = [
     "chainpress.sitemaps",
     "chainpress.feeds",
     "chainpress.rebuilding",
+    "chainpress.rerender",
     "chainpress.views",
     "chainpress.trending",
 ]

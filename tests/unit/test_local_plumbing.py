@@ -357,7 +357,12 @@ def test_security_headers_come_from_the_template() -> None:
 
 
 def test_function_environment_comes_from_the_template() -> None:
-    names = {"SiteBucket": "site", "ArticlesTable": "articles", "ViewsTable": "views"}
+    names = {
+        "SiteBucket": "site",
+        "ArticlesTable": "articles",
+        "ViewsTable": "views",
+        "RerenderQueue": "http://127.0.0.1:5000/123456789012/chainpress-rerender-queue",
+    }
     overrides = {
         "CONTENT_BUCKET": "content",
         "DISTRIBUTION_ID": "",
@@ -369,6 +374,7 @@ def test_function_environment_comes_from_the_template() -> None:
     assert env["SITE_BUCKET"] == "site"
     assert env["CONTENT_BUCKET"] == "content"
     assert env["DISTRIBUTION_ID"] == ""
+    assert env["RERENDER_QUEUE_URL"] == names["RerenderQueue"]  # what Ref answers for a queue
     with pytest.raises(TemplateError, match="has no local value"):
         function_environment(template(), "PublishFunction", names, {})
 

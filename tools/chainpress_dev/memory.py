@@ -17,7 +17,9 @@ import collections
 import dataclasses
 import datetime as dt
 import hashlib
+import json
 import math
+import zlib
 from collections.abc import Collection, Iterable, Iterator, Sequence
 
 from chainpress.model import Article, has_pages, listings_of, pad_sequencer, tag_key
@@ -43,6 +45,9 @@ from chainpress.ports import (
     IndexEntry,
     ListingHead,
     Paging,
+    Run,
+    RunStart,
+    ScanPage,
     SiteSource,
     SlugTaken,
     SourceState,
@@ -183,6 +188,7 @@ class InMemoryArticleStore:
         self.site = SiteSource()
         # DynamoDB requests DynamoArticleStore would send for the same port calls, by API.
         self.calls: collections.Counter[str] = collections.Counter()
+        self._segment_index: tuple[tuple[int, ...], list[list[tuple[str, str]]]] | None = None
 
     def _items(self) -> int:
         """Items in the table (what a Scan reads)."""
@@ -313,6 +319,89 @@ class InMemoryArticleStore:
     def get_site(self) -> SiteSource:
         self.calls["Query"] += 1
         return self.site
+
+    # -- parallel scan segments ------------------------------------------------------------
+    # The table's partition keys, as (kind, name), as DynamoArticleStore lays them out:
+    # article#<slug>, source#<key>, list#<listing> (one key, every member: an item collection),
+    # head#<listing or collection>, archive (the month heads), pages#<collection>#<epoch>
+    # (page boundaries, two items each), index#<kind>, relatedby#<slug>, site.
+    def _partitions(self) -> Iterator[tuple[str, str]]:
+        yield from (("article", slug) for slug in self.articles)
+        yield from (("source", key) for key in self.sources)
+        yield from (("list", listing) for listing, members in self.members.items() if members)
+        yield from (("head", name) for name in self.head_of if not name.startswith(ARCHIVE))
+        if any(name.startswith(ARCHIVE) for name in self.head_of):
+            yield ("archive", "")
+        yield from (("pages", f"{c}#{e}") for (c, e), starts in self.bounds.items() if starts)
+        yield from (("index", kind) for kind, entries in self.index.items() if entries)
+        yield from (("relatedby", slug) for slug, linking in self.related_by.items() if linking)
+        yield ("site", "")
+
+    def _segments(self, total: int) -> list[list[tuple[str, str]]]:
+        """Partition keys by segment (crc32 of the key, as DynamoDB hashes partition keys),
+        built once per shape of the table: a fake's index, not a cost DynamoDB has."""
+        shape = (
+            total,
+            len(self.articles),
+            len(self.sources),
+            len(self.members),
+            len(self.head_of),
+            len(self.bounds),
+            len(self.related_by),
+        )
+        if self._segment_index is None or self._segment_index[0] != shape:
+            buckets: list[list[tuple[str, str]]] = [[] for _ in range(total)]
+            for kind, name in self._partitions():
+                pk = f"{kind}#{name}" if name else kind
+                buckets[zlib.crc32(pk.encode("utf-8")) % total].append((kind, name))
+            for bucket in buckets:
+                bucket.sort()
+            self._segment_index = (shape, buckets)
+        return self._segment_index[1]
+
+    def _collection_size(self, kind: str, name: str) -> int:
+        if kind == "list":
+            return len(self.sorted_keys.get(name, []))
+        if kind == "archive":
+            return sum(1 for head in self.head_of if head.startswith(ARCHIVE))
+        if kind == "pages":
+            collection, epoch = name.rsplit("#", 1)
+            return 2 * len(self.bounds.get((collection, int(epoch)), []))
+        if kind == "index":
+            return len(self.index.get(name, {}))
+        if kind == "relatedby":
+            return len(self.related_by.get(name, []))
+        return 1 + len(self.site.theme) if kind == "site" else 1
+
+    def scan_segment(
+        self, segment: int, total: int, cursor: str | None = None, limit: int | None = None
+    ) -> ScanPage:
+        self.calls["Scan"] += 1
+        page_items = ITEMS_PER_PAGE if limit is None else min(limit, ITEMS_PER_PAGE)
+        bucket = self._segments(total)[segment]
+        index, offset = 0, 0
+        if cursor is not None:
+            kind, name, offset = json.loads(cursor)
+            index = bisect.bisect_left(bucket, (kind, name))
+        articles: list[Article] = []
+        heads: dict[str, ListingHead] = {}
+        read = 0
+        while index < len(bucket) and read < page_items:
+            kind, name = bucket[index]
+            size = self._collection_size(kind, name)
+            taken = min(size - offset, page_items - read)
+            read += taken
+            if kind == "article" and name in self.articles:
+                articles.append(self.articles[name])
+            elif kind == "head" and name in self.head_of:
+                heads[name] = self.head_of[name]
+            offset += taken
+            if offset >= size:
+                index, offset = index + 1, 0
+        next_cursor = None
+        if index < len(bucket):
+            next_cursor = json.dumps([*bucket[index], offset])
+        return ScanPage(articles=articles, heads=heads, items=read, cursor=next_cursor)
 
     def commit(self, change: ArticleChange) -> None:
         new, previous, retired = change.new, change.previous, change.retired
@@ -557,6 +646,119 @@ class InMemoryCdn:
     def paths(self) -> set[str]:
         """Every path some accepted request invalidated."""
         return {path for request in self.requests for path in request}
+
+
+class InMemoryRerenderRuns:
+    """``RerenderRuns`` with the semantics of ``aws/runs.py`` (conditional writes, once-per-item
+    markers), counting the DynamoDB requests it would send."""
+
+    def __init__(self) -> None:
+        self.run: Run | None = None
+        self.finisher = ""
+        self.spawned: dict[tuple[str, str], list[str]] = {}
+        self.completed: set[tuple[str, str]] = set()
+        self.calls: collections.Counter[str] = collections.Counter()
+
+    def get(self) -> Run | None:
+        self.calls["GetItem"] += 1
+        return self.run
+
+    def _new(self, run_id: str, trigger: str, now: str) -> Run:
+        number = self.run.number + 1 if self.run is not None else 1
+        self.finisher = ""
+        self.run = Run(run_id, number, "running", 1, 0, (), False, trigger, now)
+        return self.run
+
+    def start(self, run_id: str, trigger: str, now: str, *, stale_before: str) -> RunStart:
+        self.calls["UpdateItem"] += 1
+        run = self.run
+        if run is not None and run.run_id == run_id:
+            self.calls["UpdateItem"] += 1
+            return RunStart(run, started=run.state == "running")
+        if run is None or run.state == "done" or run.failed or run.started_at < stale_before:
+            return RunStart(self._new(run_id, trigger, now), started=True)
+        self.calls["UpdateItem"] += 1
+        self.run = dataclasses.replace(run, pending=True)
+        return RunStart(self.run, started=False)
+
+    def _current(self, run_id: str) -> Run | None:
+        run = self.run
+        return run if run is not None and run.run_id == run_id and run.state == "running" else None
+
+    def check(self, run_id: str, item_id: str) -> str:
+        self.calls["BatchGetItem"] += 1
+        if self._current(run_id) is None:
+            return "stale"
+        return "done" if (run_id, item_id) in self.completed else "current"
+
+    def reserve(self, run_id: str, item_id: str, children: Sequence[str]) -> list[str] | None:
+        self.calls["TransactWriteItems"] += 1
+        run = self._current(run_id)
+        if run is None:
+            return None
+        if (run_id, item_id) in self.spawned:
+            self.calls["GetItem"] += 1
+            return list(self.spawned[(run_id, item_id)])
+        self.spawned[(run_id, item_id)] = list(children)
+        self.run = dataclasses.replace(run, total=run.total + len(children))
+        return list(children)
+
+    def complete(self, run_id: str, item_id: str) -> bool:
+        self.calls["TransactWriteItems"] += 1
+        run = self._current(run_id)
+        if run is None:
+            return False
+        if (run_id, item_id) not in self.completed:
+            self.completed.add((run_id, item_id))
+            failed = tuple(f for f in run.failed if f != item_id)
+            self.run = dataclasses.replace(run, done=run.done + 1, failed=failed)
+        return True
+
+    def claim_finish(self, run_id: str, item_id: str) -> bool:
+        self.calls["GetItem"] += 1
+        run = self._current(run_id)
+        if run is None or run.done < run.total:
+            return False
+        self.calls["UpdateItem"] += 1
+        if self.finisher not in ("", item_id):
+            return False
+        self.finisher = item_id
+        return True
+
+    def record_failure(self, run_id: str, item_id: str) -> None:
+        self.calls["UpdateItem"] += 1
+        run = self.run
+        if run is not None and run.run_id == run_id and item_id not in run.failed:
+            self.run = dataclasses.replace(run, failed=tuple(sorted({*run.failed, item_id})))
+
+    def finish(self, run_id: str, next_id: str, now: str) -> Run | None:
+        self.calls["UpdateItem"] += 1
+        run = self._current(run_id)
+        if run is None:
+            self.calls["GetItem"] += 1
+            current = self.run
+            if current is not None and current.run_id == next_id and current.state == "running":
+                return current
+            return None
+        if run.pending:
+            return self._new(next_id, f"asked for during {run_id}", now)
+        self.calls["UpdateItem"] += 1
+        self.run = dataclasses.replace(run, state="done", finished_at=now, pending=False)
+        return None
+
+
+class InMemoryWorkQueue:
+    """``WorkQueue`` as a FIFO list; ``calls`` counts SendMessageBatch requests."""
+
+    def __init__(self) -> None:
+        self.messages: collections.deque[str] = collections.deque()
+        self.sent = 0
+        self.calls: collections.Counter[str] = collections.Counter()
+
+    def send(self, bodies: Sequence[str]) -> None:
+        self.calls["SendMessageBatch"] += math.ceil(len(bodies) / 10)
+        self.messages.extend(bodies)
+        self.sent += len(bodies)
 
 
 def total_calls(*adapters: object) -> collections.Counter[str]:

@@ -26,6 +26,12 @@ SCHEDULED = "scheduled"
 MAX_TRANSLATIONS = 20
 
 
+def is_paged_listing(name: str) -> bool:
+    """Whether ``name`` is a listing with pages of its own (home, a category, a tag), not a
+    lookup (scheduled, translations) nor another collection with a head (sitemap shards...)."""
+    return name == "home" or name.startswith(("category/", "tag/"))
+
+
 def has_pages(listing: str) -> bool:
     """Whether a listing gets listing pages (home, categories, tags do; lookups do not)."""
     return listing != SCHEDULED and not listing.startswith(TRANSLATION_PREFIX)

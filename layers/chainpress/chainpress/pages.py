@@ -123,9 +123,12 @@ __all__ = [
     "full_site_pages",
     "listing_key",
     "listing_page_count",
+    "month_page_count",
     "plan_listing",
+    "sitemap_shard_count",
     "summary_pages",
     "touched_listings",
+    "unguarded_pages",
 ]
 
 Change = tuple[Article | None, Article | None]
@@ -719,7 +722,7 @@ def all_listing_pages(ctx: BuildContext, listing: str) -> set[Page]:
         pages |= {Page("shard", number=n) for n in range(1, shards.pages + 2)}
         pages |= {Page("sitemap-index"), Page("news-sitemap"), Page("archive")}
         for label, head in ctx.store.months():
-            last = head.pages if head.count > 0 else 0
+            last = month_page_count(head)
             pages |= {Page("month", label, k) for k in range(1, last + 2)}
     return pages
 
@@ -742,9 +745,24 @@ def full_site_pages(ctx: BuildContext) -> tuple[list[str], set[Page]]:
     listings = set(ctx.store.listings()) | {f"category/{c.key}" for c in ctx.settings.categories}
     listings.add(HOME)
     listings = {listing for listing in listings if has_pages(listing)}
+    return sorted(listings), unguarded_pages(ctx)
+
+
+def unguarded_pages(ctx: BuildContext) -> set[Page]:
+    """The pages no listing guards: summaries, robots, 404, static assets (full rebuilds)."""
     others = summary_pages(ctx) | {Page("robots"), Page("not-found")}
     others |= {Page("static", name=key) for key in ctx.theme.static_files()}
-    return sorted(listings), others
+    return others
+
+
+def sitemap_shard_count(ctx: BuildContext) -> int:
+    """``sitemaps/articles-N.xml`` shards of the site as it is now."""
+    return ctx.collection(SITEMAP).pages
+
+
+def month_page_count(head: ListingHead) -> int:
+    """Pages of an archive month (0 when it has no articles any more)."""
+    return head.pages if head.count > 0 else 0
 
 
 def build_order(page: Page) -> tuple[int, Page]:

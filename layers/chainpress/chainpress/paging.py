@@ -100,9 +100,6 @@ class Paging:
 DEFAULT_PAGING = Paging()
 
 
-DEFAULT_PAGING = Paging()
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class ListingHead:
     """The head of a listing or of any paged collection (see the module docstring)."""

@@ -221,6 +221,15 @@ class ArticleStore(Protocol):
         """Every article record, any status (full rebuilds; O(table))."""
         ...
 
+    def scan_segment(
+        self, segment: int, total: int, cursor: str | None = None, limit: int | None = None
+    ) -> ScanPage:
+        """One Scan request (at most 1 MB, or ``limit`` items, read) of segment ``segment`` of
+        ``total`` of a parallel scan, from ``cursor``: the article records and listing heads it
+        read. An item's segment follows from its partition key, so a listing's members all fall
+        in one."""
+        ...
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class HotItem:
@@ -276,4 +285,88 @@ class InvalidationQueue(Protocol):
 
     def remove(self, entries: Iterable[PendingPath]) -> None:
         """Forget each entry, unless its path was recorded again (another token) meanwhile."""
+        ...
+
+
+# ------------------------------------------------------------------------------------------
+# Full re-renders fanned out over a work queue (chainpress.rerender)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ScanPage:
+    """What one Scan request of a parallel-scan segment read (``ArticleStore.scan_segment``)."""
+
+    articles: list[Article]  # article records (any status)
+    heads: dict[str, ListingHead]  # listing name -> its head, for the heads read
+    items: int  # items the request read, of every kind (members and sources are skipped)
+    cursor: str | None  # where the segment's next request starts; None: segment finished
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Run:
+    """The one full re-render of the site that is running or ran last (progress is visible)."""
+
+    run_id: str
+    number: int = 0  # runs started so far, this one included
+    state: str = "running"  # running | done
+    total: int = 0  # work items known so far
+    done: int = 0  # work items completed
+    failed: tuple[str, ...] = ()  # ids of work items whose retries ran out (in the DLQ)
+    pending: bool = False  # another re-render was asked for while this one ran
+    trigger: str = ""
+    started_at: str = ""
+    finished_at: str = ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RunStart:
+    run: Run
+    started: bool  # True: send the run's first work item; False: coalesced into ``run``
+
+
+class RerenderRuns(Protocol):
+    """The run record and its per-item progress markers (DynamoDB: the articles table)."""
+
+    def start(self, run_id: str, trigger: str, now: str, *, stale_before: str) -> RunStart:
+        """Start run ``run_id`` unless another one is running: then mark that one pending and
+        return it (``started`` False). A run that has failed items, or that started before
+        ``stale_before``, is superseded. Starting the same ``run_id`` again (a retried
+        trigger) answers as the first call did, so that its first item can be sent again."""
+        ...
+
+    def get(self) -> Run | None: ...
+
+    def check(self, run_id: str, item_id: str) -> str:
+        """``current`` (do the item), ``done`` (already completed) or ``stale`` (its run is
+        over or was superseded)."""
+        ...
+
+    def reserve(self, run_id: str, item_id: str, children: Sequence[str]) -> list[str] | None:
+        """Count ``children`` into the run's total once per item, before they are sent; a
+        redelivered item gets back the children it reserved the first time. None: the run is
+        no longer current (send nothing)."""
+        ...
+
+    def complete(self, run_id: str, item_id: str) -> bool:
+        """Count the item done, once per item id. False: its run is no longer current."""
+        ...
+
+    def claim_finish(self, run_id: str, item_id: str) -> bool:
+        """True for exactly one item (and that item again on redelivery) once every item of the
+        run is done: that item sends the run's finish item."""
+        ...
+
+    def record_failure(self, run_id: str, item_id: str) -> None:
+        """The item's last attempt failed: it goes to the dead-letter queue."""
+        ...
+
+    def finish(self, run_id: str, next_id: str, now: str) -> Run | None:
+        """Mark the run done; if another re-render was asked for meanwhile, start run
+        ``next_id`` instead and return it (once: a redelivered finish gets it back)."""
+        ...
+
+
+class WorkQueue(Protocol):
+    def send(self, bodies: Sequence[str]) -> None:
+        """Queue work items (JSON text), in batches of at most 10 per request."""
         ...

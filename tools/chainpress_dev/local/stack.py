@@ -9,7 +9,8 @@ What runs (all in this process):
 2. The buckets and tables of template.yaml, created by ``chainpress_dev.local.template``.
 3. The functions of template.yaml, loaded from ``functions/<name>/app.py``, and their triggers:
    content-bucket S3 events (``s3events.py``), the articles table's stream (``streams.py``), the
-   schedule (every ``--trending-interval`` seconds, and once after the first publish).
+   re-render work queue (``sqs.py``), the schedule (every ``--trending-interval`` seconds, and
+   once after the first publish).
 4. A CloudFront stand-in on ``127.0.0.1:PORT`` (8080) for the site bucket and ``/api/*``.
 5. The content folder (``CONTENT_DIR``, default: the bundled sample site) uploaded to the
    content bucket, then watched: a saved file is in the bucket within about a second.
@@ -47,6 +48,7 @@ from chainpress_dev.local.cdn import Edge, SiteServer, api_routes, security_head
 from chainpress_dev.local.functions import LocalFunction, function_environment, function_setting
 from chainpress_dev.local.plumbing import AsyncInvoker, Poller
 from chainpress_dev.local.s3events import BucketNotifications
+from chainpress_dev.local.sqs import SqsEventSource
 from chainpress_dev.local.streams import StreamEventSource, stream_settings
 from chainpress_dev.local.template import (
     FUNCTION,
@@ -55,6 +57,7 @@ from chainpress_dev.local.template import (
     load_template,
     resources_of_type,
     s3_subscriptions,
+    sqs_subscriptions,
 )
 from chainpress_dev.local.watcher import SETTINGS_FILE, ContentSync
 
@@ -188,7 +191,9 @@ class LocalStack:
         except OSError as exc:
             self._aws = None
             raise StackError(f"{exc} (set AWS_PORT to use another port)") from exc
-        self.names = create_resources(self.client("s3"), self.client("dynamodb"), self.template)
+        self.names = create_resources(
+            self.client("s3"), self.client("dynamodb"), self.template, sqs_client=self.client("sqs")
+        )
         self._set_environment()
         self._load_functions()
         self._wire_events()
@@ -366,9 +371,23 @@ class LocalStack:
                     )
                 )
 
+        for subscription in sqs_subscriptions(self.template):
+            if subscription.function not in self.functions:
+                continue
+            self._pollers.append(
+                SqsEventSource(
+                    self.client("sqs"),
+                    self.names[subscription.queue],
+                    self.functions[subscription.function],
+                    subscription,
+                    report,
+                )
+            )
+
         assert self._aws is not None
         doorbells = [p for p in self._pollers if isinstance(p, BucketNotifications)]
         stream_bells = [p for p in self._pollers if isinstance(p, StreamEventSource)]
+        queue_bells = [p for p in self._pollers if isinstance(p, SqsEventSource)]
 
         def ring(environ: dict[str, Any]) -> None:
             for poller in doorbells:
@@ -378,6 +397,9 @@ class LocalStack:
             if aws_endpoint.is_dynamodb_write(environ):
                 for source in stream_bells:
                     source.doorbell.ring()
+            if aws_endpoint.is_sqs_send(environ):
+                for queue in queue_bells:
+                    queue.doorbell.ring()
 
         self._aws.app.add_listener(ring)
         for invoker in self._invokers.values():

@@ -2,10 +2,11 @@
 
 ``load_template`` reads the SAM template with CloudFormation's short tags (``!Ref``, ``!Sub``,
 ``!GetAtt`` ...) turned into their long form (``{"Ref": ...}``, ``{"Fn::Sub": ...}``).
-``create_resources`` creates every ``AWS::S3::Bucket`` and ``AWS::DynamoDB::Table`` exactly as
-the template declares them (versioning, encryption, lifecycle, keys, indexes, stream, TTL, PITR)
-in whatever endpoint the clients point to (moto in-process, the moto server, ...). A property it
-does not know raises ``TemplateError``: it refuses to drift silently from production.
+``create_resources`` creates every ``AWS::S3::Bucket`` and ``AWS::DynamoDB::Table`` (and, given an
+SQS client, every ``AWS::SQS::Queue``) exactly as the template declares them (versioning,
+encryption, lifecycle, keys, indexes, stream, TTL, PITR; visibility timeout, retention, redrive
+policy) in whatever endpoint the clients point to (moto in-process, the moto server, ...). A
+property it does not know raises ``TemplateError``: it refuses to drift silently from production.
 
 Physical names are derived from the logical IDs (``ContentBucket`` -> ``chainpress-content``,
 ``ArticlesTable`` -> ``chainpress-articles``), not from ``BucketName``/``TableName``, which hold
@@ -26,6 +27,7 @@ import yaml
 
 BUCKET = "AWS::S3::Bucket"
 TABLE = "AWS::DynamoDB::Table"
+QUEUE = "AWS::SQS::Queue"
 FUNCTION = "AWS::Serverless::Function"
 
 # Names of the CloudFormation short tags whose long form is "Fn::<Name>".
@@ -347,14 +349,94 @@ def create_table(
         )
 
 
+# ------------------------------------------------------------------------- queues
+
+_QUEUE_IGNORED = {"QueueName", "Tags"}
+_QUEUE_ATTRIBUTES = {
+    "SqsManagedSseEnabled",
+    "MessageRetentionPeriod",
+    "VisibilityTimeout",
+    "DelaySeconds",
+    "ReceiveMessageWaitTimeSeconds",
+    "MaximumMessageSize",
+}
+
+
+def create_queue(
+    sqs_client: Any,
+    logical_id: str,
+    resource: Mapping[str, Any],
+    name: str,
+    arns: Mapping[str, str],
+) -> tuple[str, str]:
+    """Create one queue with its attributes and redrive policy (its dead-letter queue must be
+    in ``arns``, logical ID -> ARN); returns its URL and ARN."""
+    properties = dict(resource.get("Properties", {}))
+    redrive = properties.pop("RedrivePolicy", None)
+    properties = _literal(
+        {k: v for k, v in properties.items() if k not in _QUEUE_IGNORED}, logical_id
+    )
+    _check_known(logical_id, properties, _QUEUE_ATTRIBUTES)
+    attributes = {
+        key: (str(_as_bool(value)).lower() if key == "SqsManagedSseEnabled" else str(value))
+        for key, value in properties.items()
+    }
+    if redrive is not None:
+        target = redrive.get("deadLetterTargetArn")
+        if not (isinstance(target, dict) and target.get("Fn::GetAtt", [None, None])[1] == "Arn"):
+            raise TemplateError(f"{logical_id}: deadLetterTargetArn must be !GetAtt Queue.Arn")
+        dead_letter = target["Fn::GetAtt"][0]
+        attributes["RedrivePolicy"] = json.dumps(
+            {
+                "deadLetterTargetArn": arns[dead_letter],
+                "maxReceiveCount": int(redrive["maxReceiveCount"]),
+            }
+        )
+    url = str(sqs_client.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
+    answer = sqs_client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    return url, str(answer["Attributes"]["QueueArn"])
+
+
+def _dead_letter_target(resource: Mapping[str, Any]) -> str | None:
+    target = resource.get("Properties", {}).get("RedrivePolicy", {}).get("deadLetterTargetArn")
+    return target["Fn::GetAtt"][0] if isinstance(target, dict) and "Fn::GetAtt" in target else None
+
+
+def create_queues(
+    sqs_client: Any, template: Mapping[str, Any], prefix: str = "chainpress"
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Create every queue (dead-letter queues first); returns logical ID -> URL (what ``Ref``
+    answers for a queue) and logical ID -> ARN."""
+    queues = resources_of_type(template, QUEUE)
+    urls: dict[str, str] = {}
+    arns: dict[str, str] = {}
+    while len(urls) < len(queues):
+        ready = [
+            logical_id
+            for logical_id, resource in queues.items()
+            if logical_id not in urls and _dead_letter_target(resource) in (None, *arns)
+        ]
+        if not ready:
+            raise TemplateError(
+                f"queues with unknown dead-letter targets: {sorted(set(queues) - set(urls))}"
+            )
+        for logical_id in ready:
+            urls[logical_id], arns[logical_id] = create_queue(
+                sqs_client, logical_id, queues[logical_id], physical_name(logical_id, prefix), arns
+            )
+    return urls, arns
+
+
 def create_resources(
     s3_client: Any,
     dynamodb_client: Any,
     template: Mapping[str, Any],
     *,
     prefix: str = "chainpress",
+    sqs_client: Any = None,
 ) -> dict[str, str]:
-    """Create every bucket and table of ``template``; returns logical ID -> physical name.
+    """Create every bucket and table (and queue, given ``sqs_client``) of ``template``;
+    returns logical ID -> what ``Ref`` answers (names; a queue's URL).
 
     Idempotent for a restarted local stack: existing buckets are reconfigured, existing
     tables are left as they are.
@@ -366,6 +448,8 @@ def create_resources(
     for logical_id, resource in resources_of_type(template, TABLE).items():
         names[logical_id] = physical_name(logical_id, prefix)
         create_table(dynamodb_client, logical_id, resource, names[logical_id])
+    if sqs_client is not None:
+        names.update(create_queues(sqs_client, template, prefix)[0])
     return names
 
 
@@ -455,6 +539,43 @@ def s3_subscriptions(template: Mapping[str, Any]) -> list[S3Subscription]:
                     events=tuple(_as_list(props["Events"])),
                     prefix=rules.get("prefix", ""),
                     suffix=rules.get("suffix", ""),
+                )
+            )
+    return found
+
+
+@dataclass(frozen=True)
+class SqsSubscription:
+    """The SQS event of a function, as Lambda's event source mapping applies it."""
+
+    function: str
+    queue: str  # logical ID
+    batch_size: int
+    report_item_failures: bool
+    maximum_concurrency: int | None
+
+
+def sqs_subscriptions(template: Mapping[str, Any]) -> list[SqsSubscription]:
+    found: list[SqsSubscription] = []
+    for function, resource in resources_of_type(template, FUNCTION).items():
+        for event in resource.get("Properties", {}).get("Events", {}).values():
+            if event.get("Type") != "SQS":
+                continue
+            props = event["Properties"]
+            queue = props["Queue"]
+            if not (isinstance(queue, dict) and queue.get("Fn::GetAtt", [None, None])[1] == "Arn"):
+                raise TemplateError(f"{function}: SQS event queue must be !GetAtt Queue.Arn")
+            scaling = props.get("ScalingConfig", {})
+            found.append(
+                SqsSubscription(
+                    function=function,
+                    queue=queue["Fn::GetAtt"][0],
+                    batch_size=int(props.get("BatchSize", 10)),
+                    report_item_failures="ReportBatchItemFailures"
+                    in props.get("FunctionResponseTypes", []),
+                    maximum_concurrency=int(scaling["MaximumConcurrency"])
+                    if "MaximumConcurrency" in scaling
+                    else None,
                 )
             )
     return found

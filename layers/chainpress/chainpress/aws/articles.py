@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import replace
@@ -17,6 +18,7 @@ from chainpress.ports import (
     ArticleConflict,
     IndexEntry,
     ListingHead,
+    ScanPage,
     SiteSource,
     SlugTaken,
     SourceState,
@@ -306,6 +308,39 @@ class DynamoArticleStore:
     def scan_articles(self) -> Iterator[Article]:
         for item in self._scan("sk = :s", {":s": {"S": "article"}}, None):
             yield Article.from_item(item)
+
+    def scan_segment(
+        self, segment: int, total: int, cursor: str | None = None, limit: int | None = None
+    ) -> ScanPage:
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "Segment": segment,
+            "TotalSegments": total,
+            # The filter only trims the answer: the request still reads (and pays for) 1 MB.
+            "FilterExpression": "sk = :article OR sk = :head",
+            "ExpressionAttributeValues": {":article": {"S": "article"}, ":head": {"S": "head"}},
+            "ConsistentRead": True,
+        }
+        if cursor is not None:
+            params["ExclusiveStartKey"] = json.loads(cursor)
+        if limit is not None:
+            params["Limit"] = limit  # items read (before the filter)
+        answer = self.client.scan(**params)
+        articles: list[Article] = []
+        heads: dict[str, ListingHead] = {}
+        for raw in answer["Items"]:
+            item = _deser(raw)
+            if item["sk"] == "article":
+                articles.append(Article.from_item(item))
+            elif str(item["pk"]).startswith("head#"):
+                heads[str(item["pk"])[len("head#") :]] = _head_from(item)
+        last = answer.get("LastEvaluatedKey")
+        return ScanPage(
+            articles=articles,
+            heads=heads,
+            items=int(answer.get("ScannedCount", len(answer["Items"]))),
+            cursor=json.dumps(last, sort_keys=True) if last else None,
+        )
 
     def get_site(self) -> SiteSource:
         answer = self.client.query(

@@ -40,6 +40,10 @@ def cloudfront() -> Any:
     return client("cloudfront")
 
 
+def sqs() -> Any:
+    return client("sqs")
+
+
 def reset() -> None:
     """Forget cached clients (tests that switch endpoints or credentials)."""
     client.cache_clear()
