@@ -3,7 +3,6 @@
 the peak Python memory of EVERY invocation, at N = 1,000 ... 1,000,000 articles.
 
     python bench/bench_fanout.py [--sizes 1000,10000,100000,1000000] [--trace-every 10]
-                                 [--sample-listings 20]
 
 In-memory ports (``chainpress_dev.memory``): each adapter counts, in ``calls``, the requests its
 AWS twin would send (GetItem, Query, Scan, BatchGetItem, TransactWriteItems, GetObject, HEAD,
@@ -28,7 +27,6 @@ lands; the table says which rows depend on it.
 from __future__ import annotations
 
 import argparse
-import bisect
 import collections
 import dataclasses
 import datetime as dt
@@ -45,10 +43,11 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from chainpress.model import Article, format_time, listings_of
-from chainpress.ports import ListingHead, SourceState
+from chainpress.model import Article
+from chainpress.paging import Paging
 from chainpress.rebuilding import RebuildPorts
 from chainpress.rerender import Limits, RerenderPorts, WorkItem, handle_item, start_rerender
+from chainpress.settings import SiteSettings
 from chainpress_dev.memory import (
     InMemoryArticleStore,
     InMemoryCdn,
@@ -124,38 +123,31 @@ class DigestSiteWriter(InMemorySiteWriter):
 
 
 def bulk_load(store: InMemoryArticleStore, n: int) -> None:
-    """N live articles over two years (9 categories, 0-4 of 200 tags), written straight into
-    the fake's tables (``commit`` inserts into sorted lists one at a time: O(N^2) at 10^6)."""
+    """N live articles over two years (9 categories, 0-4 of 200 tags), loaded as if published
+    one after another oldest first (``InMemoryArticleStore.load``: the state those commits
+    leave, page boundaries and listing index included, without N transactions)."""
     rng = random.Random(n)
     store.site = dataclasses.replace(store.site, yaml_text=SITE_YAML)
     start = NOW - dt.timedelta(days=730)
-    keys: dict[str, list[str]] = collections.defaultdict(list)
-    seq = "0" * 31 + "1"
+    articles = []
     for i in range(n):
         slug = f"article-{i:07d}"
-        article = Article(
-            slug=slug,
-            title=f"Synthetic headline number {i}",
-            date=start + dt.timedelta(seconds=rng.randrange(0, 730 * 86400)),
-            source_key=f"articles/{slug}.md",
-            content_hash=str(i),
-            author="Alice Chen",
-            category=rng.choice(CATEGORIES),
-            tags=tuple(rng.sample(TAGS, rng.randint(0, 4))),
-            summary="Traders weighed the news as the market rallied for a third session.",
-            related=(f"article-{(i * 7919 + 1) % n:07d}",),
+        articles.append(
+            Article(
+                slug=slug,
+                title=f"Synthetic headline number {i}",
+                date=start + dt.timedelta(seconds=rng.randrange(0, 730 * 86400)),
+                source_key=f"articles/{slug}.md",
+                content_hash=str(i),
+                author="Alice Chen",
+                category=rng.choice(CATEGORIES),
+                tags=tuple(rng.sample(TAGS, rng.randint(0, 4))),
+                summary="Traders weighed the news as the market rallied for a third session.",
+                related=(f"article-{(i * 7919 + 1) % n:07d}",),
+            )
         )
-        store.articles[slug] = article
-        store.sources[article.source_key] = SourceState(article.source_key, seq, slug=slug)
-        sort_key = f"{format_time(article.date)}#{slug}"
-        for listing in listings_of(article):
-            store.members.setdefault(listing, {})[sort_key] = article
-            keys[listing].append(sort_key)
-    for listing, listed in keys.items():
-        listed.sort()
-        store.sorted_keys[listing] = listed
-        store.heads[listing] = ListingHead(count=len(listed), version=1)
-    assert all(bisect.bisect_left(k, k[-1]) == len(k) - 1 for k in keys.values())
+    articles.sort(key=lambda a: a.sort_key)
+    store.load(articles, Paging.of(SiteSettings.from_yaml(SITE_YAML)))
 
 
 @dataclasses.dataclass
@@ -166,13 +158,7 @@ class Invocation:
     seconds: float
 
 
-def _leaf_rendering_listing(item: WorkItem, limits: Limits) -> bool:
-    """A listing or shards item that renders (not one that only splits its range)."""
-    leaf = {"listing": limits.listing_pages, "shards": limits.shards}.get(item.kind)
-    return leaf is not None and item.last - item.first + 1 <= leaf
-
-
-def run(n: int, trace_every: int, sample_listings: int) -> dict[str, Any]:
+def run(n: int, trace_every: int) -> dict[str, Any]:
     print(f"fanout: N={n:,}: loading ...", file=sys.stderr, flush=True)
     store = InMemoryArticleStore()
     bulk_load(store, n)
@@ -183,7 +169,7 @@ def run(n: int, trace_every: int, sample_listings: int) -> dict[str, Any]:
     ports = RerenderPorts(RebuildPorts(store, site, hot, cdn), runs, queue, limits)
     adapters = (store, site, hot, cdn, runs, queue)
     # The fake's segment index (DynamoDB has it for free), built before anything is measured.
-    total = math.ceil(store.heads["home"].count / limits.chunk_articles)
+    total = math.ceil(store.head("home").count / limits.chunk_articles)
     store._segments(total)
     gc.collect()
     gc.freeze()  # the fake table is not the invocations' garbage
@@ -203,8 +189,6 @@ def run(n: int, trace_every: int, sample_listings: int) -> dict[str, Any]:
 
     take_sent(0.0)
     workers = [0.0] * CONCURRENCY
-    leaves = 0
-    skipped: collections.Counter[str] = collections.Counter()
     invocations: list[Invocation] = []
     began = time.perf_counter()
     last_note = began
@@ -223,16 +207,6 @@ def run(n: int, trace_every: int, sample_listings: int) -> dict[str, Any]:
             base = tracemalloc.get_traced_memory()[0]
         cpu = time.perf_counter()
         for body in batch:
-            item = WorkItem.parse(body)
-            if sample_listings > 1 and _leaf_rendering_listing(item, limits):
-                leaves += 1
-                if leaves % sample_listings and item.first > 1:
-                    # Not sampled: counted done without its work (see --sample-listings).
-                    skipped[item.kind] += 1
-                    runs.complete(item.run, item.id)
-                    if runs.claim_finish(item.run, item.id):
-                        queue.send([WorkItem(run=item.run, id="finish", kind="finish").body()])
-                    continue
             handle_item(body, ports, NOW)
         cpu = time.perf_counter() - cpu
         peak = 0
@@ -285,7 +259,6 @@ def run(n: int, trace_every: int, sample_listings: int) -> dict[str, Any]:
         "largest_peak_independent": dataclasses.asdict(largest(independent, "peak")),
         "per_kind": per_kind,
         "wall_s": wall,
-        "skipped_listing_items": dict(skipped),
         "cpu_s": time.perf_counter() - began,
     }
 
@@ -336,12 +309,6 @@ def markdown(results: list[dict[str, Any]]) -> str:
             lambda r: _duration(r["wall_s"]),
         ),
         row("this process: CPU time of the simulation", lambda r: _duration(r["cpu_s"])),
-        row(
-            "listing/shards ranges not rendered (sampled)",
-            lambda r: (
-                ", ".join(f"{v:,} {k}" for k, v in r["skipped_listing_items"].items()) or "none"
-            ),
-        ),
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -370,21 +337,12 @@ def main(argv: list[str] | None = None) -> int:
         help="at N >= 1,000,000, trace the memory of every k-th segment-only invocation "
         "(every other invocation, and all of them below 10^6, are traced)",
     )
-    parser.add_argument(
-        "--sample-listings",
-        type=int,
-        default=20,
-        help="render only every k-th listing/shards range at N >= 1,000,000 (their pages are "
-        "read from the newest end until the pagination change: O(N) each, hours at 10^6 in "
-        "this process); the others are counted done without work and reported as skipped",
-    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args(argv)
     results = []
     for n in args.sizes.split(","):
         big = int(n) >= 1_000_000
-        sample = args.sample_listings if big else 1
-        results.append(run(int(n), args.trace_every if big else 1, sample))
+        results.append(run(int(n), args.trace_every if big else 1))
         print(markdown(results[-1:]), file=sys.stderr, flush=True)  # each size as it ends
     table = markdown(results)
     args.out.mkdir(parents=True, exist_ok=True)
