@@ -110,6 +110,21 @@ def article_source(title: str, body: str) -> bytes:
 # ------------------------------------------------------------------------------ reading
 
 
+def test_every_link_of_the_header_and_footer_answers_once_the_stack_is_ready(
+    local_stack: RunningStack,
+) -> None:
+    # First in this file: right after "ready". /hot/ is written by the trending run, which the
+    # stack awaits once before announcing the site.
+    home = local_stack.get("/")
+    paths = sorted(
+        set(re.findall(r'href="(/(?:hot|sitemap|archive|category/[^"/]+)/)"', home.text))
+    )
+    assert "/hot/" in paths
+    assert "/archive/" in paths
+    for path in paths:
+        assert local_stack.get(path).status == 200, path
+
+
 def test_home_page_lists_every_live_sample_article(local_stack: RunningStack) -> None:
     settings = SiteSettings.from_yaml((SAMPLE / "site.yaml").read_text(encoding="utf-8"))
     home_links, links = crawl_listing(local_stack)

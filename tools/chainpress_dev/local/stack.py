@@ -463,6 +463,7 @@ class LocalStack:
         self._edge.start()
 
     def _start_schedules(self) -> None:
+        started: list[AsyncInvoker] = []
         for logical_id, resource in resources_of_type(self.template, FUNCTION).items():
             invoker = self._invokers.get(logical_id)
             if invoker is None:
@@ -472,12 +473,17 @@ class LocalStack:
                     continue
                 rule = f"chainpress-local-{logical_id}-{name}"
                 # Once now (after the first publish: due articles and hot lists at once), then
-                # on the local interval instead of the template's rate. Not awaited: the site
-                # is already complete, and a run can take a while against moto.
+                # on the local interval instead of the template's rate.
                 invoker.submit(scheduled_event(rule, event))
+                started.append(invoker)
                 timer = _Timer(self.config.trending_interval, self._tick(invoker, rule, event))
                 timer.start()
                 self._timers.append(timer)
+        # The first runs are awaited (a few seconds against moto): every page links /hot/,
+        # which the trending run writes, so the site is not announced before it exists.
+        deadline = time.monotonic() + 120
+        while any(invoker.busy() for invoker in started) and time.monotonic() < deadline:
+            time.sleep(0.1)
 
     def _tick(
         self, invoker: AsyncInvoker, rule: str, schedule: Mapping[str, Any]
