@@ -571,6 +571,9 @@ def _article(
             candidates += store.newest(f"category/{article.category}", RELATED_FROM_CATEGORY)
         for tag in article.tags:
             candidates += store.newest(f"tag/{tag_key(tag)}", RELATED_FROM_TAG)
+        # Never itself under the slug it is leaving (a rename): a retry after the commit would
+        # not see that one, and choose differently.
+        candidates = [c for c in candidates if c.source_key != record.key]
         related = choose_related(article, candidates)
     article = dataclasses.replace(article, related=related)
     if own_previous is not None and own_previous.status != "removed":
