@@ -75,7 +75,7 @@ def wait_for(stack: RunningStack, path: str, timeout: float = 90) -> None:
 
 def test_hostile_media_and_markdown_run_no_script(local_stack: RunningStack) -> None:
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's Chromium (apt-get install -y chromium)")
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
@@ -115,7 +115,8 @@ def test_hostile_media_and_markdown_run_no_script(local_stack: RunningStack) -> 
                     return page.goto(local_stack.site_url + path, wait_until="load")
                 except PlaywrightError as exc:
                     # An attachment downloads instead of opening: nothing of it ran.
-                    assert "Download is starting" in str(exc), exc
+                    if "Download is starting" not in str(exc):
+                        raise
                     return None
 
             opened = 0
