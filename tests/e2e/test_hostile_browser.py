@@ -30,8 +30,7 @@ MEDIA = {
         f'<script>{RUN}</script><rect width="10" height="10"/></svg>'
     ),
     "media/hostile/data.xml": (
-        '<?xml version="1.0"?><x:script xmlns:x="http://www.w3.org/1999/xhtml">'
-        f"{RUN}</x:script>"
+        f'<?xml version="1.0"?><x:script xmlns:x="http://www.w3.org/1999/xhtml">{RUN}</x:script>'
     ),
     "media/hostile/run.js": RUN,
 }
