@@ -118,6 +118,13 @@ def test_hostile_media_and_markdown_run_no_script(local_stack: RunningStack) -> 
                         raise
                     return None
 
+            # The listeners see a script that does run (the check below is not vacuous).
+            visit("/")
+            page.evaluate("console.log('PWNED-control')")
+            page.wait_for_timeout(200)
+            assert ran == ["PWNED-control"], ran
+            ran.clear()
+
             opened = 0
             for key in MEDIA:
                 if visit("/" + key) is not None:
