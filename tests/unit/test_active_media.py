@@ -114,3 +114,18 @@ def test_cite_keeps_web_urls() -> None:
     assert 'cite="https://example.com/src"' in html
     html = render_markdown('<blockquote cite="/articles/x/">quoted</blockquote>\n').html
     assert 'cite="/articles/x/"' in html
+
+
+def test_bundle_files_of_active_types_are_attachments() -> None:
+    content, site, store = InMemoryContentSource(), InMemorySiteWriter(), InMemoryArticleStore()
+    ports = PublishPorts(content, site, store)
+    svg = b"<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>"
+    assert publish(content, ports, "articles/post/chart.svg", svg) == "pending"
+    index = b"---\ntitle: Post\ndate: 2024-05-01\n---\n\n![chart](chart.svg)\n"
+    assert publish(content, ports, "articles/post/index.md", index) == "published"
+    assert publish(content, ports, "articles/post/page.html", b"<script>x</script>") == "published"
+    assert publish(content, ports, "articles/post/photo.png", b"\x89PNG") == "published"
+    assert site.objects["articles/post/chart.svg"].disposition == "attachment"
+    assert site.objects["articles/post/page.html"].disposition == "attachment"
+    assert site.objects["articles/post/photo.png"].disposition == ""
+    assert site.objects["articles/post/index.html"].disposition == ""  # the page itself
