@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import hmac
 import os
 import re
 from typing import TYPE_CHECKING, Annotated, Any
@@ -99,6 +100,36 @@ class PayloadTooLarge(Exception):
     pass
 
 
+class NotFromCloudFront(Exception):
+    """The request lacks CloudFront's ``X-Origin-Verify`` header (the API's own URL)."""
+
+
+ORIGIN_HEADER = "x-origin-verify"
+
+
+def origin_secret() -> str:
+    """The value CloudFront sends as ``X-Origin-Verify`` (template.yaml ``OriginVerifySecret``),
+    read once per container; "" when ``ORIGIN_SECRET_ARN`` is not set (no check)."""
+    arn = os.environ.get("ORIGIN_SECRET_ARN", "")
+    return _read_secret(arn) if arn else ""
+
+
+@functools.cache
+def _read_secret(arn: str) -> str:
+    from chainpress.aws import clients
+
+    return str(clients.secretsmanager().get_secret_value(SecretId=arn)["SecretString"])
+
+
+def verify_origin(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    expected = origin_secret()
+    if expected:
+        given = app.current_event.headers.get(ORIGIN_HEADER) or ""
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise NotFromCloudFront
+    return next_middleware(app)
+
+
 def limit_body(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
     body = app.current_event.body
     if body is not None and len(body) > MAX_BODY:
@@ -106,7 +137,7 @@ def limit_body(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> 
     return next_middleware(app)
 
 
-app.use(middlewares=[limit_body])
+app.use(middlewares=[verify_origin, limit_body])
 
 
 # ---------------------------------------------------------------------------------- routes
@@ -176,6 +207,11 @@ def unavailable(exc: views.CounterUnavailable) -> Response[dict[str, Any]]:
 @app.exception_handler(PayloadTooLarge)
 def too_large(exc: PayloadTooLarge) -> Response[dict[str, Any]]:
     return _error(413, "payload_too_large", f"request body over {MAX_BODY} bytes")
+
+
+@app.exception_handler(NotFromCloudFront)
+def not_from_cloudfront(exc: NotFromCloudFront) -> Response[dict[str, Any]]:
+    return _error(403, "forbidden", "use the site's address")
 
 
 @app.not_found

@@ -147,6 +147,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         for var, logical in env.items():
             monkeypatch.setenv(var, names[logical])
         monkeypatch.setenv("DISTRIBUTION_ID", create_distribution(names["SiteBucket"]))
+        monkeypatch.setenv("ORIGIN_SECRET_ARN", names["OriginVerifySecret"])
         for cached in (views_app.ports, trending_app.ports, rerender_app.rerender_ports):
             cached.cache_clear()
         yield Stack(names)
@@ -266,19 +267,28 @@ def test_views_and_trending_roles_match_their_calls(stack: Stack) -> None:
         Context(),
     )
 
+    secret = clients.secretsmanager().get_secret_value(SecretId=stack.names["OriginVerifySecret"])[
+        "SecretString"
+    ]
+    views_app._read_secret.cache_clear()
+
+    def from_cloudfront(name: str) -> dict[str, Any]:
+        event = load_event(name)
+        event["headers"]["x-origin-verify"] = secret  # the Distribution's OriginCustomHeaders
+        return event
+
     def views_scenario() -> None:
-        post = load_event("api_view_post.json")
+        post = from_cloudfront("api_view_post.json")
         post["rawPath"] = post["requestContext"]["http"]["path"] = "/api/views/live"
         post["pathParameters"] = {"slug": "live"}
         for _ in range(3):
             assert views_app.lambda_handler(post, Context())["statusCode"] == 200
-        get = load_event("api_views_get.json")
+        get = from_cloudfront("api_views_get.json")
         get["rawQueryString"] = "slugs=live,other"
         get["queryStringParameters"] = {"slugs": "live,other"}
         assert views_app.lambda_handler(get, Context())["statusCode"] == 200
-        assert (
-            views_app.lambda_handler(load_event("api_hot_get.json"), Context())["statusCode"] == 200
-        )
+        hot = views_app.lambda_handler(from_cloudfront("api_hot_get.json"), Context())
+        assert hot["statusCode"] == 200
 
     check("ViewsFunction", run_recorded(views_scenario))
     # Viewed, then taken down: trending closes its counters (UpdateItem on the views table;

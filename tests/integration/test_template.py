@@ -720,8 +720,9 @@ def test_distribution(cfn: dict[str, Any]) -> None:
             "FunctionARN": {"Fn::GetAtt": ["IndexRewriteFunction", "FunctionARN"]},
         }
     ]
-    (api_behaviour,) = config["CacheBehaviors"]
-    assert api_behaviour["PathPattern"] == "/api/*"
+    behaviours = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
+    assert set(behaviours) == {"/api/*", "/media/*"}
+    api_behaviour = behaviours["/api/*"]
     assert api_behaviour["TargetOriginId"] == "api"
     assert api_behaviour["CachePolicyId"] == CACHING_DISABLED
     assert api_behaviour["OriginRequestPolicyId"] == ALL_VIEWER_EXCEPT_HOST
@@ -762,6 +763,54 @@ def test_security_headers(cfn: dict[str, Any]) -> None:
     assert csp["object-src"] == ["'none'"]
     assert csp["frame-ancestors"] == ["'none'"]
     assert all("unsafe" not in value for values in csp.values() for value in values)
+
+
+def test_media_is_served_sandboxed(cfn: dict[str, Any]) -> None:
+    """Uploaded HTML/SVG opened at /media/... runs no script on the site's origin."""
+    config = props(cfn, "Distribution")["DistributionConfig"]
+    (media,) = [b for b in config["CacheBehaviors"] if b["PathPattern"] == "/media/*"]
+    assert media["TargetOriginId"] == "site"
+    assert media["AllowedMethods"] == ["GET", "HEAD"]
+    assert media["ResponseHeadersPolicyId"] == {"Ref": "MediaHeadersPolicy"}
+    headers = props(cfn, "MediaHeadersPolicy")["ResponseHeadersPolicyConfig"][
+        "SecurityHeadersConfig"
+    ]
+    directives = [
+        d.split() for d in headers["ContentSecurityPolicy"]["ContentSecurityPolicy"].split(";")
+    ]
+    csp = {d[0]: d[1:] for d in directives if d}
+    assert csp["sandbox"] == []  # no allow-scripts, no allow-same-origin
+    assert csp["default-src"] == ["'none'"]
+    assert "script-src" not in csp
+    assert headers["ContentSecurityPolicy"]["Override"] is True
+    assert headers["ContentTypeOptions"]["Override"] is True
+    assert headers["FrameOptions"]["FrameOption"] == "DENY"
+
+
+def test_views_reach_only_article_records_and_only_through_cloudfront(
+    raw: dict[str, Any], cfn: dict[str, Any]
+) -> None:
+    statements = {st.get("Sid"): st for st in function_policy_statements(raw, "ViewsFunction")}
+    known = statements["KnownArticlesOnly"]
+    assert known["Resource"] == {"Fn::GetAtt": ["ArticlesTable", "Arn"]}
+    # Not the settings, sources, runs or pending CDN paths: article#<slug> items only.
+    assert known["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["article#*"]}
+    }
+    secret = statements["OriginVerifySecret"]
+    assert as_list(secret["Action"]) == ["secretsmanager:GetSecretValue"]
+    assert secret["Resource"] == {"Ref": "OriginVerifySecret"}
+    generated = props(cfn, "OriginVerifySecret")["GenerateSecretString"]
+    assert generated["PasswordLength"] >= 32
+    env = props(cfn, "ViewsFunction")["Environment"]["Variables"]
+    assert env["ORIGIN_SECRET_ARN"] == {"Ref": "OriginVerifySecret"}
+    config = props(cfn, "Distribution")["DistributionConfig"]
+    (api,) = [o for o in config["Origins"] if o["Id"] == "api"]
+    (header,) = api["OriginCustomHeaders"]
+    assert header["HeaderName"] == "X-Origin-Verify"
+    assert header["HeaderValue"] == {
+        "Fn::Sub": "{{resolve:secretsmanager:${OriginVerifySecret}:SecretString}}"
+    }
 
 
 REWRITES = [
@@ -876,6 +925,7 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
             "dynamodb:BatchGetItem",
         },
         "ArticlesTable": {"dynamodb:ConditionCheckItem", "dynamodb:GetItem"},
+        "OriginVerifySecret": {"secretsmanager:GetSecretValue"},
     },
     "TrendingFunction": {
         "ViewsTable": {
@@ -918,6 +968,12 @@ def resource_key(resource: Any) -> str:
         if text.startswith("${") and ".Arn}" in text:
             target, _, rest = text[2:].partition(".Arn}")
             return target + rest
+    if (
+        isinstance(resource, dict)
+        and set(resource) == {"Ref"}
+        and resource["Ref"] == "OriginVerifySecret"
+    ):
+        return "OriginVerifySecret"  # a secret's Ref is its ARN
     pytest.fail(f"unscoped or unrecognised policy resource: {resource!r}")
 
 

@@ -399,3 +399,27 @@ def test_concurrent_views_on_one_article_are_all_counted(
     status, body, _ = call(post_view(SLUG))
     assert (status, body["views"]) == (200, threads * per_thread + 1)
     print(f"\n{threads}x{per_thread} views through the serialised moto server: {elapsed:.1f} s")
+
+
+def test_requests_without_cloudfronts_secret_header_are_403(
+    store: DynamoArticleStore, stack: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The execute-api URL is public: only requests carrying the X-Origin-Verify value
+    CloudFront adds (OriginVerifySecret) reach the routes; a direct one counts nothing."""
+    monkeypatch.setenv("ORIGIN_SECRET_ARN", stack["OriginVerifySecret"])
+    app._read_secret.cache_clear()
+    secret = clients.secretsmanager().get_secret_value(SecretId=stack["OriginVerifySecret"])
+    value = secret["SecretString"]
+    assert len(value) >= 32
+    direct = [post_view(SLUG), get_views(SLUG), get_hot()]
+    wrong = post_view(SLUG)
+    wrong["headers"]["x-origin-verify"] = value[:-1] + ("a" if value[-1] != "a" else "b")
+    for event in [*direct, wrong]:
+        status, body, _ = call(event)
+        assert (status, body["error"]) == (403, "forbidden")
+    assert views_items(stack) == []  # nothing counted
+    for event in [post_view(SLUG), get_views(SLUG), get_hot()]:
+        event["headers"]["x-origin-verify"] = value
+        assert call(event)[0] == 200
+    assert call(get_views(SLUG) | {"headers": {"x-origin-verify": value}})[1]["views"] == {SLUG: 1}
+    app._read_secret.cache_clear()

@@ -32,7 +32,9 @@ class FolderSiteWriter:
             raise UnsafeKey(key)
         return self.root.joinpath(*parts)
 
-    def write(self, path: str, data: bytes, content_type: str, cache_control: str) -> bool:
+    def write(
+        self, path: str, data: bytes, content_type: str, cache_control: str, disposition: str = ""
+    ) -> bool:
         target = self.path(path)
         self.seen.add(path)
         if self.on_output is not None:

@@ -75,6 +75,7 @@ class StoredObject:
     data: bytes
     content_type: str
     cache_control: str
+    disposition: str = ""
 
 
 class InMemorySiteWriter:
@@ -84,13 +85,20 @@ class InMemorySiteWriter:
         self.deletes: list[str] = []
         self.calls: collections.Counter[str] = collections.Counter()  # S3 requests, by API
 
-    def write(self, path: str, data: bytes, content_type: str, cache_control: str) -> bool:
+    def write(
+        self, path: str, data: bytes, content_type: str, cache_control: str, disposition: str = ""
+    ) -> bool:
         self.calls["HeadObject"] += 1  # S3SiteWriter compares the stored sha256 first
         old = self.objects.get(path)
-        if old is not None and old.data == data and old.content_type == content_type:
+        if (
+            old is not None
+            and old.data == data
+            and old.content_type == content_type
+            and old.disposition == disposition
+        ):
             return False
         self.calls["PutObject"] += 1
-        self.objects[path] = StoredObject(data, content_type, cache_control)
+        self.objects[path] = StoredObject(data, content_type, cache_control, disposition)
         self.writes.append(path)
         return True
 

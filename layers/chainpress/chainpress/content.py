@@ -214,6 +214,50 @@ def media_content_type(key: str) -> str:
     return guessed or "application/octet-stream"
 
 
+# Media types a browser runs scripts in when the file is opened on the site's origin (HTML, XML
+# documents that may carry XHTML or XSLT, SVG, scripts). ``media/`` answers every file with
+# ``Content-Security-Policy: sandbox`` at the CDN (template.yaml ``MediaHeadersPolicy``); these
+# are also stored with ``Content-Disposition: attachment`` (a browser downloads them instead of
+# opening them), except an SVG under ``media/``, which stays viewable (sandboxed). Page-bundle
+# files share ``/articles/*`` with the pages (no sandbox header there): every active type,
+# SVG too, is an attachment. ``<img src=x.svg>`` ignores Content-Disposition: SVG images work.
+ACTIVE_MEDIA_TYPES = frozenset(
+    {
+        "text/html",
+        "application/xhtml+xml",
+        "application/xml",
+        "text/xml",
+        "image/svg+xml",
+        "text/xsl",
+        "application/xslt+xml",
+        "text/javascript",
+        "application/javascript",
+        "application/x-javascript",
+        "application/ecmascript",
+        "text/ecmascript",
+        "application/wasm",
+        "application/rdf+xml",
+        "application/atom+xml",
+        "application/rss+xml",
+        "application/mathml+xml",
+        "multipart/x-mixed-replace",
+    }
+)
+ATTACHMENT = "attachment"
+
+
+def media_disposition(key: str, *, bundle: bool = False) -> str:
+    """``Content-Disposition`` for a ``media/`` object or (``bundle``) a page-bundle file:
+    ``attachment`` for the active types above, "" (inline) otherwise."""
+    content_type = media_content_type(key).split(";")[0].strip().lower()
+    active = content_type in ACTIVE_MEDIA_TYPES or content_type.endswith("+xml")
+    if not active:
+        return ""
+    if content_type == "image/svg+xml" and not bundle:
+        return ""
+    return ATTACHMENT
+
+
 def _is_safe_slug(slug: str) -> bool:
     return len(slug) <= MAX_SLUG_LENGTH and _SAFE_SLUG.fullmatch(slug) is not None
 

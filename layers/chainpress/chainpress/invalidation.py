@@ -153,10 +153,17 @@ class RecordingWriter:
         self.wildcard = False
         self._tokens = itertools.count()
 
-    def write(self, path: str, data: bytes, content_type: str, cache_control: str) -> bool:
-        if not needs_invalidation(path, cache_control, self.mode):
+    def write(
+        self, path: str, data: bytes, content_type: str, cache_control: str, disposition: str = ""
+    ) -> bool:
+        def write() -> bool:
+            if disposition:
+                return self.site.write(path, data, content_type, cache_control, disposition)
             return self.site.write(path, data, content_type, cache_control)
-        return self._guarded(path, lambda: self.site.write(path, data, content_type, cache_control))
+
+        if not needs_invalidation(path, cache_control, self.mode):
+            return write()
+        return self._guarded(path, write)
 
     def delete(self, path: str) -> bool:
         if not needs_invalidation(path, None, self.mode):

@@ -583,12 +583,33 @@ def _number(value: str, low: int, high: int) -> str | None:
     return str(int(value)) if low <= int(value) <= high else None
 
 
+_SCHEME_PREFIX = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
+
+
+def _url_scheme(value: str) -> str | None:
+    """The scheme a browser reads in ``value`` (after dropping the leading and trailing C0
+    controls and spaces and every tab and newline, as the URL parser does), lower-cased; None
+    for a relative URL."""
+    cleaned = value.strip("".join(chr(c) for c in range(0x21)))
+    cleaned = cleaned.replace("\t", "").replace("\n", "").replace("\r", "")
+    found = _SCHEME_PREFIX.match(cleaned)
+    return found.group(1).lower() if found else None
+
+
 def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
     """Keep an allowed attribute only with a valid value. nh3 calls it for each one, and only
     reports an exception, so this must not raise."""
     if attribute in _ANY_VALUE:
         return value
     if attribute in ("href", "src", "cite"):
+        # nh3 checks the schemes of href and src (its url_schemes), not of cite: every URL
+        # attribute is checked here too. cite is never followed by a reader: plain web URLs.
+        scheme = _url_scheme(value)
+        if scheme is not None and (
+            scheme in FORBIDDEN_LINK_SCHEMES
+            or (attribute == "cite" and scheme not in ALWAYS_ALLOWED_SCHEMES)
+        ):
+            return None
         return _valid_url(value)
     if attribute == "class":
         allowed = _CLASSES.get(tag, frozenset())

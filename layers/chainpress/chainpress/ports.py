@@ -66,9 +66,12 @@ class ContentSource(StatusReports, Protocol):
 
 
 class SiteWriter(Protocol):
-    def write(self, path: str, data: bytes, content_type: str, cache_control: str) -> bool:
+    def write(
+        self, path: str, data: bytes, content_type: str, cache_control: str, disposition: str = ""
+    ) -> bool:
         """Write ``data`` at ``path`` (a key, no leading slash). False if the bytes were already
-        there (nothing written)."""
+        there (nothing written). ``disposition``: the ``Content-Disposition`` the object is
+        served with ("" = none; ``attachment`` for active media, ``content.media_disposition``)."""
         ...
 
     def delete(self, path: str) -> bool:

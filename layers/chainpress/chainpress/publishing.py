@@ -27,6 +27,7 @@ from chainpress.content import (
     bundle_folder,
     bundle_owners,
     media_content_type,
+    media_disposition,
     parse_source,
     slug_taken_message,
 )
@@ -172,8 +173,14 @@ class _Writes:
     written: list[str] = dataclasses.field(default_factory=list)
     deleted: list[str] = dataclasses.field(default_factory=list)
 
-    def write(self, path: str, data: bytes, content_type: str, cache_control: str) -> None:
-        if self.site.write(path, data, content_type, cache_control):
+    def write(
+        self, path: str, data: bytes, content_type: str, cache_control: str, disposition: str = ""
+    ) -> None:
+        if disposition:
+            written = self.site.write(path, data, content_type, cache_control, disposition)
+        else:
+            written = self.site.write(path, data, content_type, cache_control)
+        if written:
             self.written.append(path)
 
     def delete(self, path: str) -> None:
@@ -564,6 +571,9 @@ def _article(
             candidates += store.newest(f"category/{article.category}", RELATED_FROM_CATEGORY)
         for tag in article.tags:
             candidates += store.newest(f"tag/{tag_key(tag)}", RELATED_FROM_TAG)
+        # Never itself under the slug it is leaving (a rename): a retry after the commit would
+        # not see that one, and choose differently.
+        candidates = [c for c in candidates if c.source_key != record.key]
         related = choose_related(article, candidates)
     article = dataclasses.replace(article, related=related)
     if own_previous is not None and own_previous.status != "removed":
@@ -784,7 +794,8 @@ def _move_bundle(
                 report = status_report(key, "", "error", now, error=_TOO_LARGE)
             else:
                 target = _bundle_key(now_at, inside)
-                writes.write(target, data, media_content_type(key), MEDIA_CACHE)
+                disposition = media_disposition(key, bundle=True)
+                writes.write(target, data, media_content_type(key), MEDIA_CACHE, disposition)
                 report = status_report(key, "", "published", now, url="/" + target)
         ports.content.write_status(key, report)
     if not truncated:
@@ -854,7 +865,8 @@ def _bundle_file(record: SourceEvent, ports: PublishPorts, now: dt.datetime) -> 
         writes.delete(target)
         status, url = "removed", ""
     else:
-        writes.write(target, data, media_content_type(key), MEDIA_CACHE)
+        disposition = media_disposition(key, bundle=True)
+        writes.write(target, data, media_content_type(key), MEDIA_CACHE, disposition)
         status, url = "published", "/" + target
     _report(ports, record, now, status, url=url)
     return PublishOutcome(
@@ -897,7 +909,9 @@ def _media(
         url = ""
     else:
         data = ports.content.read(record.key, record.version_id or None)
-        writes.write(record.key, data, media_content_type(record.key), MEDIA_CACHE)
+        content_type = media_content_type(record.key)
+        disposition = media_disposition(record.key)
+        writes.write(record.key, data, content_type, MEDIA_CACHE, disposition)
         url = "/" + record.key
     _report(ports, record, now, status, url=url)
     return PublishOutcome(
@@ -936,11 +950,14 @@ def _site(
             store.commit_site(source, theme_name=name, theme_text=None)
         _report(ports, record, now, "removed")
         return PublishOutcome(key=record.key, route=kind, status="removed")
+    deleted: list[str] = []  # pages of categories site.yaml dropped
     try:
         text = _read_text(ports, record)
         source = _state(record, "published")
         if name is None:
             _check_settings(text)
+            if state != source:
+                deleted = _retire_categories(ports, text, now)
             if state != source:
                 store.commit_site(source, yaml_text=text)
         else:
@@ -956,7 +973,48 @@ def _site(
             key=record.key, route=kind, status="error", error=exc.message, line=exc.line
         )
     _report(ports, record, now, "published")
-    return PublishOutcome(key=record.key, route=kind, status="published")
+    return PublishOutcome(key=record.key, route=kind, status="published", deleted=tuple(deleted))
+
+
+def _retire_categories(ports: PublishPorts, text: str, now: dt.datetime) -> list[str]:
+    """A site.yaml that drops categories: refused while a dropped category still has published
+    articles (its pages would stay up as an unlisted category); an empty one's listing pages
+    and feed are deleted here, each recorded for CDN invalidation first (``_cdn_guarded``).
+    The full re-render the new settings start redraws the navigation of every page."""
+    old, _ = load_site(ports.store.get_site())
+    new = SiteSettings.from_yaml(text)
+    kept = {c.key for c in new.categories}
+    dropped = [c.key for c in old.categories if c.key not in kept]
+    if not dropped:
+        return []
+    heads = ports.store.heads([f"category/{key}" for key in dropped])
+    busy = [(key, heads[f"category/{key}"].count) for key in dropped]
+    busy = [(key, count) for key, count in busy if count > 0]
+    if busy:
+        listed = "; ".join(
+            f"'{key}' still has {count:,} published article{'s' if count != 1 else ''} "
+            f"(/category/{key}/)"
+            for key, count in busy
+        )
+        raise _BadInput(
+            f"site.yaml removes categories that are in use: {listed}. Move those articles to "
+            "another category (their front matter 'category:') or unpublish them, then upload "
+            "site.yaml again; or keep the categories in site.yaml. Nothing was changed."
+        )
+    writes = _Writes(_cdn_guarded(ports, now))
+    for key in dropped:
+        head = heads[f"category/{key}"]
+        writes.delete(f"category/{key}/index.html")
+        writes.delete(f"category/{key}/feed.xml")
+        number = 1
+        # Every numbered page it had, and on past the end while pages are still found.
+        while True:
+            before = len(writes.deleted)
+            writes.delete(f"category/{key}/page/{number}/index.html")
+            if number > head.pages and len(writes.deleted) == before:
+                break
+            number += 1
+    return writes.deleted
 
 
 def _check_settings(text: str) -> None:

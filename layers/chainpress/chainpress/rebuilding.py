@@ -77,6 +77,7 @@ from chainpress.ports import (
     HotLists,
     InvalidationQueue,
     SiteWriter,
+    body_key,
 )
 from chainpress.publishing import page_key, write_article_page
 from chainpress.site import load_site
@@ -220,7 +221,9 @@ def _converge(
     return summaries
 
 
-def _write_articles(ctx: BuildContext, session: _Session, slugs: Sequence[str]) -> None:
+def _write_articles(
+    ctx: BuildContext, session: _Session, slugs: Sequence[str], *, drop_bodies: bool = False
+) -> None:
     """Article pages through the shared renderer (it re-checks its own neighbour listing).
     Articles that are not live have no page (publish deletes it too: this converges)."""
     current = ctx.store.get_articles(slugs)
@@ -232,6 +235,10 @@ def _write_articles(ctx: BuildContext, session: _Session, slugs: Sequence[str]) 
             )
         else:
             session.delete(page_key(slug))
+            if drop_bodies and (article is None or article.status not in ("live", "scheduled")):
+                # Its stored body too (publish deletes it, but a publish retried after its
+                # commit no longer knows the slug it retired).
+                session.delete(body_key(slug))
 
 
 def invalidation_paths(keys: Iterable[str], threshold: int) -> list[str]:
@@ -354,7 +361,7 @@ def rebuild_changes(
         _converge(ctx, session, listing, plan)
     articles = sorted(article_pages(ctx.store, pairs))
     slugs = [page.name for page in articles]
-    _write_articles(ctx, session, slugs)
+    _write_articles(ctx, session, slugs, drop_bodies=True)
     targets = [(slug, after, True) for slug, after in relinks]
     targets += [(slug, "", False) for slug in _relink_targets(pairs)]
     if targets:

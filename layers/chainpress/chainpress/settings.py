@@ -13,6 +13,7 @@ import re
 import zoneinfo
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from slugify import slugify
@@ -276,7 +277,7 @@ class SiteSettings:
                     f"timezone {values['timezone']!r} is not a known IANA time zone"
                 ) from exc
         if "base_url" in values:
-            values["base_url"] = values["base_url"].rstrip("/")
+            values["base_url"] = _check_base_url(values["base_url"]).rstrip("/")
         if "labels" in values:
             values["labels"] = _parse_labels(values["labels"])
         return cls(**values)
@@ -325,7 +326,73 @@ def _parse_categories(raw: Any) -> tuple[Category, ...]:
         raise SettingsError("categories must be a list or a mapping")
     if not items:
         raise SettingsError("at least one category is needed")
+    seen: set[str] = set()
+    for key, _label in items:
+        _check_category_key(key)
+        if key in seen:
+            raise SettingsError(f"categories: {_shown(key)} is listed twice")
+        seen.add(key)
     return tuple(Category(k, v) for k, v in items)
+
+
+MAX_CATEGORY_KEY = 64
+# One URL path segment (category/<key>/ in the site bucket and in URLs): no separators, no
+# characters a URL or an S3 key would need to escape, never "." or "..".
+_CATEGORY_KEY = re.compile(r"[^\s/\\?#%<>\"'`{}|^\[\]\x00-\x1f\x7f]+")
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    """``text`` quoted for a message, cut to ``limit`` characters."""
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def _check_category_key(key: str) -> None:
+    if (
+        not key
+        or len(key) > MAX_CATEGORY_KEY
+        or key in {".", ".."}
+        or not _CATEGORY_KEY.fullmatch(key)
+    ):
+        suggestion = category_key(key)[:MAX_CATEGORY_KEY]
+        hint = f" (e.g. {suggestion!r})" if suggestion else ""
+        raise SettingsError(
+            f"categories: key {_shown(key)} must be one URL segment of at most "
+            f"{MAX_CATEGORY_KEY} characters: letters, digits and '-', no '/', spaces, '?', '#', "
+            f"'%' or '..'{hint}"
+        )
+
+
+def _check_base_url(value: str) -> str:
+    """An absolute http(s) origin with an optional path: ``https://news.example.com`` or
+    ``https://example.com/news``; no user, query or fragment."""
+    problem = ""
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port  # raises on a bad port
+    except ValueError:
+        parts, port, problem = None, None, "is not a URL"
+    del port
+    if parts is not None:
+        if value != value.strip() or any(c.isspace() or ord(c) < 0x20 for c in value):
+            problem = "contains spaces or control characters"
+        elif parts.scheme not in ("http", "https"):
+            problem = "must start with https:// (or http://)"
+        elif not parts.hostname:
+            problem = "has no host name"
+        elif parts.username is not None or parts.password is not None:
+            problem = "may not contain a user name or password"
+        elif parts.query or "?" in value:
+            problem = "may not have a query (?...)"
+        elif parts.fragment or "#" in value:
+            problem = "may not have a fragment (#...)"
+        elif any(segment in (".", "..") for segment in parts.path.split("/")):
+            problem = "may not contain '.' or '..' path segments"
+    if problem:
+        raise SettingsError(
+            f"base_url {_shown(value)} {problem}: give the site's address, like "
+            "https://news.example.com or https://example.com/news"
+        )
+    return value
 
 
 def _parse_labels(raw: Any) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:

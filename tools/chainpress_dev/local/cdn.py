@@ -12,7 +12,9 @@ It does what the ``Distribution`` of template.yaml does, in the same order:
   matched route invokes its function with a payload format 2.0 event, an unmatched one is
   API Gateway's own 404;
 * the response headers policy (CSP, nosniff, frame and referrer policy, HSTS) on every answer,
-  read from the template so that a page breaking the CSP breaks locally too.
+  read from the template so that a page breaking the CSP breaks locally too; the one of the
+  cache behaviour the path falls in (``/media/*``: the sandboxing ``MediaHeadersPolicy``);
+* the stored ``Content-Disposition`` (active media are ``attachment``).
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import fnmatch
 import json
 import re
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -86,11 +89,51 @@ def api_routes(template: Mapping[str, Any]) -> list[tuple[Route, str]]:
     return sorted(routes, key=lambda item: ("{" in item[0].path, -len(item[0].path)))
 
 
-def security_headers(template: Mapping[str, Any]) -> dict[str, str]:
-    """Headers of the template's ``AWS::CloudFront::ResponseHeadersPolicy`` (security part)."""
-    headers: dict[str, str] = {}
+def _policy_id(behaviour: Mapping[str, Any]) -> str | None:
+    ref = behaviour.get("ResponseHeadersPolicyId")
+    return str(ref["Ref"]) if isinstance(ref, Mapping) and "Ref" in ref else None
+
+
+def behaviour_headers(template: Mapping[str, Any]) -> list[tuple[str, dict[str, str]]]:
+    """The ``Distribution``'s cache behaviours with the headers of their response headers
+    policy, in CloudFront's order: ``(PathPattern, headers)`` for each ``CacheBehaviors`` entry,
+    then ``("*", ...)`` for the default behaviour."""
+    out: list[tuple[str, dict[str, str]]] = []
     for resource in template.get("Resources", {}).values():
+        if resource.get("Type") != "AWS::CloudFront::Distribution":
+            continue
+        config = resource["Properties"]["DistributionConfig"]
+        for behaviour in config.get("CacheBehaviors", []):
+            policy = _policy_id(behaviour)
+            if policy is not None:
+                out.append((str(behaviour["PathPattern"]), security_headers(template, policy)))
+        policy = _policy_id(config.get("DefaultCacheBehavior", {}))
+        if policy is not None:
+            out.append(("*", security_headers(template, policy)))
+    return out
+
+
+def headers_for(behaviours: Sequence[tuple[str, Mapping[str, str]]], path: str) -> dict[str, str]:
+    """The headers of the first behaviour whose path pattern matches ``path`` (``*`` matches
+    any run of characters, ``/`` included, as in CloudFront)."""
+    for pattern, headers in behaviours:
+        if fnmatch.fnmatchcase(path, pattern):
+            return dict(headers)
+    return {}
+
+
+def security_headers(template: Mapping[str, Any], policy: str | None = None) -> dict[str, str]:
+    """Headers of the template's ``AWS::CloudFront::ResponseHeadersPolicy`` (security part):
+    the one named ``policy`` (its logical ID), or the default behaviour's."""
+    if policy is None:
+        defaults = [h for pattern, h in behaviour_headers(template) if pattern == "*"]
+        if defaults:
+            return defaults[0]
+    headers: dict[str, str] = {}
+    for logical_id, resource in template.get("Resources", {}).items():
         if resource.get("Type") != "AWS::CloudFront::ResponseHeadersPolicy":
+            continue
+        if policy is not None and logical_id != policy:
             continue
         config = resource["Properties"]["ResponseHeadersPolicyConfig"]
         security = config.get("SecurityHeadersConfig", {})
@@ -119,6 +162,31 @@ def security_headers(template: Mapping[str, Any]) -> dict[str, str]:
                 value += "; mode=block"
             headers["X-XSS-Protection"] = value
     return headers
+
+
+_SECRET_REFERENCE = re.compile(r"\{\{resolve:secretsmanager:\$\{(\w+)\}:SecretString\}\}")
+
+
+def api_origin_headers(
+    template: Mapping[str, Any], read_secret: Callable[[str], str], names: Mapping[str, str]
+) -> dict[str, str]:
+    """The ``OriginCustomHeaders`` of the Distribution's ``api`` origin, with their
+    ``{{resolve:secretsmanager:${Secret}:SecretString}}`` references read (``read_secret``
+    of the secret's ARN, from ``names``), as CloudFront sends them to the HTTP API."""
+    out: dict[str, str] = {}
+    for resource in resources_of_type(template, "AWS::CloudFront::Distribution").values():
+        for origin in resource["Properties"]["DistributionConfig"].get("Origins", []):
+            if origin.get("Id") != "api":
+                continue
+            for header in origin.get("OriginCustomHeaders", []):
+                value = header["HeaderValue"]
+                if isinstance(value, Mapping) and "Fn::Sub" in value:
+                    found = _SECRET_REFERENCE.fullmatch(str(value["Fn::Sub"]))
+                    if found is None:
+                        raise ValueError(f"cannot resolve origin header value {value!r}")
+                    value = read_secret(names[found.group(1)])
+                out[str(header["HeaderName"]).lower()] = str(value)
+    return out
 
 
 def site_key(path: str) -> str:
@@ -150,11 +218,18 @@ class Edge:
         *,
         cors_origins: Sequence[str] = (),
         log_requests: bool = False,
+        behaviours: Sequence[tuple[str, Mapping[str, str]]] = (),
+        origin_headers: Mapping[str, str] | None = None,
     ) -> None:
         self.s3 = s3
         self.site_bucket = site_bucket
         self.routes = list(routes)
         self.headers = dict(headers)
+        # (path pattern, headers) of the cache behaviours (``behaviour_headers``): a path
+        # they match gets those headers instead of ``headers`` (the default behaviour's).
+        self.behaviours = list(behaviours)
+        # Added to every request to the HTTP API (the api origin's OriginCustomHeaders).
+        self.origin_headers = dict(origin_headers or {})
         self.report = report
         self.cors_origins = [o for o in cors_origins if o]
         self.log_requests = log_requests
@@ -181,6 +256,8 @@ class Edge:
         }
         if obj.get("CacheControl"):
             headers["Cache-Control"] = str(obj["CacheControl"])
+        if obj.get("ContentDisposition"):
+            headers["Content-Disposition"] = str(obj["ContentDisposition"])
         modified = obj.get("LastModified")
         if isinstance(modified, dt.datetime):
             headers["Last-Modified"] = formatdate(modified.timestamp(), usegmt=True)
@@ -220,6 +297,8 @@ class Edge:
         if found is None:
             return self._api_error(404, {"message": "Not Found"})
         route, function, params = found
+        # CloudFront sets its origin custom headers (a viewer's own copy is replaced).
+        headers = {**headers, **self.origin_headers}
         event = http_api_event(
             route, params, method, path, raw_query, headers, body, client_ip, self.api_host
         )
@@ -413,15 +492,16 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # an origin failure is a 502, as CloudFront shows it
             edge.report(f"edge: {method} {self.path} failed: {exc!r}")
             answer = Answer(502, {"Content-Type": "text/plain; charset=utf-8"}, b"Bad Gateway\n")
-        self._send(answer, head=method == "HEAD")
+        self._send(answer, head=method == "HEAD", path=parts.path)
 
-    def _send(self, answer: Answer, *, head: bool) -> None:
+    def _send(self, answer: Answer, *, head: bool, path: str = "/") -> None:
         self.send_response(answer.status)  # also sends Server and Date
         merged = {name.lower(): (name, value) for name, value in answer.headers.items()}
-        # The response headers policy overrides what the origin sent (Override: true).
-        merged.update(
-            {name.lower(): (name, value) for name, value in self.server.edge.headers.items()}
-        )
+        # The response headers policy overrides what the origin sent (Override: true): the
+        # policy of the cache behaviour the path falls in.
+        edge = self.server.edge
+        policy = headers_for(edge.behaviours, path) if edge.behaviours else edge.headers
+        merged.update({name.lower(): (name, value) for name, value in policy.items()})
         # HEAD answers carry the length of the body a GET would get.
         merged["content-length"] = ("Content-Length", str(len(answer.body)))
         for name, value in merged.values():

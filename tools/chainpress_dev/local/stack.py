@@ -44,7 +44,14 @@ from botocore.exceptions import ClientError
 import chainpress
 from chainpress.aws import clients as shared_clients
 from chainpress_dev.local import endpoint as aws_endpoint
-from chainpress_dev.local.cdn import Edge, SiteServer, api_routes, security_headers
+from chainpress_dev.local.cdn import (
+    Edge,
+    SiteServer,
+    api_origin_headers,
+    api_routes,
+    behaviour_headers,
+    security_headers,
+)
 from chainpress_dev.local.functions import LocalFunction, function_environment, function_setting
 from chainpress_dev.local.plumbing import AsyncInvoker, Poller
 from chainpress_dev.local.s3events import BucketNotifications
@@ -57,6 +64,7 @@ from chainpress_dev.local.template import (
     load_template,
     resources_of_type,
     s3_subscriptions,
+    secret_value,
     sqs_subscriptions,
 )
 from chainpress_dev.local.watcher import SETTINGS_FILE, ContentSync
@@ -192,7 +200,11 @@ class LocalStack:
             self._aws = None
             raise StackError(f"{exc} (set AWS_PORT to use another port)") from exc
         self.names = create_resources(
-            self.client("s3"), self.client("dynamodb"), self.template, sqs_client=self.client("sqs")
+            self.client("s3"),
+            self.client("dynamodb"),
+            self.template,
+            sqs_client=self.client("sqs"),
+            secrets_client=self.client("secretsmanager"),
         )
         self._set_environment()
         self._load_functions()
@@ -453,6 +465,12 @@ class LocalStack:
             self.say,
             cors_origins=[self.site_url],
             log_requests=self.config.log_requests,
+            behaviours=behaviour_headers(self.template),
+            origin_headers=api_origin_headers(
+                self.template,
+                lambda arn: secret_value(self.client("secretsmanager"), arn),
+                self.names,
+            ),
         )
         try:
             self._edge = SiteServer(self.config.host, self.config.port, edge)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ import yaml
 BUCKET = "AWS::S3::Bucket"
 TABLE = "AWS::DynamoDB::Table"
 QUEUE = "AWS::SQS::Queue"
+SECRET = "AWS::SecretsManager::Secret"  # noqa: S105 - a resource type
 FUNCTION = "AWS::Serverless::Function"
 
 # Names of the CloudFormation short tags whose long form is "Fn::<Name>".
@@ -434,6 +436,7 @@ def create_resources(
     *,
     prefix: str = "chainpress",
     sqs_client: Any = None,
+    secrets_client: Any = None,
 ) -> dict[str, str]:
     """Create every bucket and table (and queue, given ``sqs_client``) of ``template``;
     returns logical ID -> what ``Ref`` answers (names; a queue's URL).
@@ -450,7 +453,25 @@ def create_resources(
         create_table(dynamodb_client, logical_id, resource, names[logical_id])
     if sqs_client is not None:
         names.update(create_queues(sqs_client, template, prefix)[0])
+    if secrets_client is not None:
+        for logical_id in resources_of_type(template, SECRET):
+            names[logical_id] = create_secret(secrets_client, physical_name(logical_id, prefix))
     return names
+
+
+def create_secret(secrets_client: Any, name: str) -> str:
+    """A generated secret (``GenerateSecretString``: random letters and digits), or the one a
+    restarted local stack already made; returns its ARN (what ``Ref`` answers)."""
+    try:
+        return str(secrets_client.describe_secret(SecretId=name)["ARN"])
+    except secrets_client.exceptions.ResourceNotFoundException:
+        pass
+    value = secrets.token_urlsafe(36).replace("-", "x").replace("_", "y")
+    return str(secrets_client.create_secret(Name=name, SecretString=value)["ARN"])
+
+
+def secret_value(secrets_client: Any, arn: str) -> str:
+    return str(secrets_client.get_secret_value(SecretId=arn)["SecretString"])
 
 
 # ------------------------------------------------------------------------- functions

@@ -75,7 +75,9 @@ class S3SiteWriter:
         self.bucket = bucket
         self.client = client
 
-    def write(self, path: str, data: bytes, content_type: str, cache_control: str) -> bool:
+    def write(
+        self, path: str, data: bytes, content_type: str, cache_control: str, disposition: str = ""
+    ) -> bool:
         digest = hashlib.sha256(data).hexdigest()
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=path)
@@ -84,8 +86,13 @@ class S3SiteWriter:
                 raise
         else:
             same = head.get("Metadata", {}).get("sha256") == digest
-            if same and head.get("ContentType") == content_type:
+            same_disposition = head.get("ContentDisposition", "") == disposition
+            if same and head.get("ContentType") == content_type and same_disposition:
                 return False
+        params: dict[str, Any] = {}
+        if disposition:
+            # S3 stores it and answers GetObject with it: CloudFront passes it to the reader.
+            params["ContentDisposition"] = disposition
         self.client.put_object(
             Bucket=self.bucket,
             Key=path,
@@ -93,6 +100,7 @@ class S3SiteWriter:
             ContentType=content_type,
             CacheControl=cache_control,
             Metadata={"sha256": digest},
+            **params,
         )
         return True
 
