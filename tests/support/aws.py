@@ -11,7 +11,13 @@ def create_stack() -> dict[str, str]:
     """Create every bucket, table and queue of template.yaml in the current (moto) endpoint;
     returns logical ID -> physical name (a queue's URL)."""
     template = load_template(ROOT / "template.yaml")
-    return create_resources(clients.s3(), clients.dynamodb(), template, sqs_client=clients.sqs())
+    return create_resources(
+        clients.s3(),
+        clients.dynamodb(),
+        template,
+        sqs_client=clients.sqs(),
+        secretsmanager_client=clients.secretsmanager(),
+    )
 
 
 def create_distribution(site_bucket: str) -> str:

@@ -44,7 +44,13 @@ from botocore.exceptions import ClientError
 import chainpress
 from chainpress.aws import clients as shared_clients
 from chainpress_dev.local import endpoint as aws_endpoint
-from chainpress_dev.local.cdn import Edge, SiteServer, api_routes, security_headers
+from chainpress_dev.local.cdn import (
+    Edge,
+    SiteServer,
+    api_routes,
+    behaviour_headers,
+    security_headers,
+)
 from chainpress_dev.local.functions import LocalFunction, function_environment, function_setting
 from chainpress_dev.local.plumbing import AsyncInvoker, Poller
 from chainpress_dev.local.s3events import BucketNotifications
@@ -192,7 +198,11 @@ class LocalStack:
             self._aws = None
             raise StackError(f"{exc} (set AWS_PORT to use another port)") from exc
         self.names = create_resources(
-            self.client("s3"), self.client("dynamodb"), self.template, sqs_client=self.client("sqs")
+            self.client("s3"),
+            self.client("dynamodb"),
+            self.template,
+            sqs_client=self.client("sqs"),
+            secretsmanager_client=self.client("secretsmanager"),
         )
         self._set_environment()
         self._load_functions()
@@ -453,6 +463,7 @@ class LocalStack:
             self.say,
             cors_origins=[self.site_url],
             log_requests=self.config.log_requests,
+            preview_headers=behaviour_headers(self.template, "/preview/*"),
         )
         try:
             self._edge = SiteServer(self.config.host, self.config.port, edge)
@@ -653,6 +664,9 @@ def format_report(report: Mapping[str, Any], site_url: str) -> str:
     url = str(report.get("url") or "")
     if url and status in {"published", "scheduled"}:
         line += f"  ->  {site_url}{url}" if url.startswith("/") else f"  ->  {url}"
+    preview = str(report.get("preview_url") or "")
+    if preview:
+        line += f"  preview: {site_url}{preview}"
     error = report.get("error")
     if isinstance(error, Mapping) and error.get("message"):
         where = f"line {error['line']}: " if error.get("line") else ""

@@ -28,6 +28,7 @@ import yaml
 BUCKET = "AWS::S3::Bucket"
 TABLE = "AWS::DynamoDB::Table"
 QUEUE = "AWS::SQS::Queue"
+SECRET = "AWS::SecretsManager::Secret"  # noqa: S105 - a resource type, not a secret
 FUNCTION = "AWS::Serverless::Function"
 
 # Names of the CloudFormation short tags whose long form is "Fn::<Name>".
@@ -434,9 +435,11 @@ def create_resources(
     *,
     prefix: str = "chainpress",
     sqs_client: Any = None,
+    secretsmanager_client: Any = None,
 ) -> dict[str, str]:
-    """Create every bucket and table (and queue, given ``sqs_client``) of ``template``;
-    returns logical ID -> what ``Ref`` answers (names; a queue's URL).
+    """Create every bucket and table (and queue, given ``sqs_client``; secret, given
+    ``secretsmanager_client``) of ``template``; returns logical ID -> what ``Ref`` answers
+    (names; a queue's URL; a secret's ARN).
 
     Idempotent for a restarted local stack: existing buckets are reconfigured, existing
     tables are left as they are.
@@ -444,13 +447,53 @@ def create_resources(
     names: dict[str, str] = {}
     for logical_id, resource in resources_of_type(template, BUCKET).items():
         names[logical_id] = physical_name(logical_id, prefix)
+        resource = _parameter_defaults(resource, template.get("Parameters", {}))
         create_bucket(s3_client, logical_id, resource, names[logical_id])
     for logical_id, resource in resources_of_type(template, TABLE).items():
         names[logical_id] = physical_name(logical_id, prefix)
         create_table(dynamodb_client, logical_id, resource, names[logical_id])
     if sqs_client is not None:
         names.update(create_queues(sqs_client, template, prefix)[0])
+    if secretsmanager_client is not None:
+        for logical_id, resource in resources_of_type(template, SECRET).items():
+            name = physical_name(logical_id, prefix)
+            names[logical_id] = create_secret(secretsmanager_client, logical_id, resource, name)
     return names
+
+
+def _parameter_defaults(value: Any, parameters: Mapping[str, Any]) -> Any:
+    """``value`` with each ``Ref`` to a parameter that has a default replaced by that default
+    (what a stack deployed without overrides gets)."""
+    if isinstance(value, dict):
+        if set(value) == {"Ref"} and "Default" in parameters.get(value["Ref"], {}):
+            return parameters[value["Ref"]]["Default"]
+        return {key: _parameter_defaults(item, parameters) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_parameter_defaults(item, parameters) for item in value]
+    return value
+
+
+def create_secret(client: Any, logical_id: str, resource: Mapping[str, Any], name: str) -> str:
+    """A secret with a generated string as the template asks (``GenerateSecretString``'s
+    length and character classes); an existing one is kept. Returns its ARN (what ``Ref``
+    answers)."""
+    import secrets
+    import string
+
+    properties = resource.get("Properties", {})
+    _check_known(logical_id, properties, {"Description", "GenerateSecretString"})
+    generate = _literal(properties.get("GenerateSecretString", {}), logical_id)
+    _check_known(logical_id, generate, {"PasswordLength", "ExcludePunctuation"})
+    alphabet = string.ascii_letters + string.digits
+    if not _as_bool(generate.get("ExcludePunctuation", False)):
+        alphabet += string.punctuation
+    length = int(generate.get("PasswordLength", 32))
+    try:
+        return str(client.describe_secret(SecretId=name)["ARN"])
+    except client.exceptions.ResourceNotFoundException:
+        pass
+    value = "".join(secrets.choice(alphabet) for _ in range(length))
+    return str(client.create_secret(Name=name, SecretString=value)["ARN"])
 
 
 # ------------------------------------------------------------------------- functions

@@ -44,6 +44,10 @@ def sqs() -> Any:
     return client("sqs")
 
 
+def secretsmanager() -> Any:
+    return client("secretsmanager")
+
+
 def reset() -> None:
     """Forget cached clients (tests that switch endpoints or credentials)."""
     client.cache_clear()
