@@ -235,3 +235,31 @@ def test_link_check_cost_is_bounded_and_batched(site: Site) -> None:
     broken = [w for w in site.report("articles/many.md")["warnings"] if "media/x/" in w["message"]]
     assert len(broken) == 30
     assert {w["line"] for w in broken} == {7}
+
+
+def test_real_world_corpus_links_are_all_found_once_everything_is_published() -> None:
+    """Hugo, GitBook, ethereum.org and Jekyll sources (tests/data/corpus): bundle images
+    (``./x.png``, ``img/x.png``, ``_images/x.png``), links between articles and anchors. Published
+    in key order, a link to an article that comes later is reported (it is a 404 right then);
+    published again once every article is there, nothing is reported: no false alarms."""
+    from tests.unit.test_corpus import CORPUS, FILES, MARKDOWN, NOW, _upload_order
+
+    site = Site(previews=False)
+    keys = ["site.yaml", *sorted(FILES, key=_upload_order)]
+    for key in keys:
+        site.upload(key, (CORPUS / key).read_bytes(), NOW)
+    first = {
+        (key, w["line"], w["message"].split(":")[0])
+        for key in MARKDOWN
+        for w in site.report(key)["warnings"]
+        if "broken" in w["message"]
+    }
+    viem = "articles/developers/tutorials/send-token-viem/index.md"
+    assert first == {
+        (viem, 52, "broken link /articles/send-token-viem-zh/"),
+        (viem, 53, "broken link /articles/merkle-proofs/"),
+    }
+    for key in sorted(MARKDOWN):
+        site.upload(key, (CORPUS / key).read_bytes(), NOW)
+    reports = [site.report(key) for key in MARKDOWN]
+    assert [w for r in reports for w in r["warnings"] if "broken" in w["message"]] == []
