@@ -151,6 +151,22 @@ def test_scheduled_article_has_a_preview_until_it_goes_live(site: Site) -> None:
     assert "preview_url" not in site.report(key)
 
 
+def test_a_draft_page_bundle_previews_with_its_files(site: Site) -> None:
+    site.content.put("articles/guide/wallet/img/seed.png", b"png bytes")
+    key = "articles/guide/wallet/index.md"
+    site.upload(key, doc("Wallet", "![seed](img/seed.png)", draft="true"))
+    url = str(site.report(key)["preview_url"])
+    folder = preview_key(url).removesuffix("index.html")
+    assert site.writer.text(folder + "img/seed.png") == "png bytes"
+    assert site.writer.objects[folder + "img/seed.png"].cache_control == CACHE_PREVIEW
+    assert 'src="img/seed.png"' in site.preview(key)  # resolves beside the preview page
+    assert site.report(key)["warnings"] == []  # the image is in the bundle
+    assert "articles/wallet/img/seed.png" not in site.writer.objects  # a draft: not public
+    site.upload(key, doc("Wallet", "![seed](img/seed.png)"))
+    assert site.previews() == []
+    assert site.writer.text("articles/wallet/img/seed.png") == "png bytes"
+
+
 def test_without_a_key_there_are_no_previews() -> None:
     site = Site(previews=False)
     site.upload("articles/a.md", doc("A draft", draft="true"))

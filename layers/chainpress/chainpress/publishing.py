@@ -652,7 +652,9 @@ def _article(
         # The bundle's files follow the article (a retry re-copies them: writes are skipped
         # when the bytes are there already).
         warnings += _move_bundle(ports, writes, record.key, was_at, now_at, now)
-    _write_preview(ports, theme, article, parsed.body.html, (own_previous, retired), writes)
+    _write_preview(
+        ports, theme, record.key, article, parsed.body.html, (own_previous, retired), writes
+    )
 
     # A scheduled article's report already names the URL it will have.
     url = article.url if article.status in ("live", "scheduled") else ""
@@ -690,25 +692,44 @@ def _preview_path(
 def _write_preview(
     ports: PublishPorts,
     theme: Theme,
+    index_key: str,
     article: Article,
     body_html: str,
     before: Iterable[Article | None],
     writes: _Writes,
 ) -> None:
     """Write the article's preview page (if it has one) and delete the previews its source
-    had before (an older draft, the scheduled version that is now live). Never through the
-    CDN recorder: previews are never cached, so never invalidated."""
+    had before (an older draft, the scheduled version that is now live). A page bundle's files
+    are copied beside its preview page (so ``img/x.png`` resolves there too) and deleted with
+    it. Never through the CDN recorder: previews are never cached, so never invalidated."""
     previews = _Writes(ports.site)
-    for old in sorted({a.preview for a in before if a is not None and a.preview}):
-        if old != article.preview:
-            previews.delete(preview_key(old))
+    old = sorted({a.preview for a in before if a is not None and a.preview} - {article.preview})
     expires = expires_of(article.preview) if article.preview else None
+    files: list[tuple[str, str]] = []
+    if (old or expires is not None) and bundle_folder(index_key) is not None:
+        listed, _ = _bundle_files(ports.content, index_key)
+        files = [(key, inside) for key, inside in listed if bundle_file_problem(inside) is None]
+    for path in old:
+        _delete_preview(previews, path, [inside for _, inside in files])
     if expires is not None:
         page = theme.article_page(article, body_html, previous=None, next=None, related=[])
         data = preview_page(page, expires)
         previews.write(preview_key(article.preview), data, HTML, CACHE_PREVIEW)
+        folder = preview_key(article.preview).removesuffix("index.html")
+        for key, inside in files:
+            content = ports.content.read_current(key, MAX_BUNDLE_FILE_BYTES + 1)
+            if content is not None and len(content) <= MAX_BUNDLE_FILE_BYTES:
+                previews.write(folder + inside, content, media_content_type(key), CACHE_PREVIEW)
     writes.written += previews.written
     writes.deleted += previews.deleted
+
+
+def _delete_preview(writes: _Writes, path: str, files: Iterable[str] = ()) -> None:
+    """Delete the preview page at ``path`` and the bundle files copied beside it."""
+    key = preview_key(path)
+    writes.delete(key)
+    for inside in files:
+        writes.delete(key.removesuffix("index.html") + inside)
 
 
 def _cdn_guarded(ports: PublishPorts, now: dt.datetime) -> SiteWriter:
@@ -777,7 +798,12 @@ def _remove_article(
         for key in sorted(_alias_keys(store, previous)):
             writes.delete(key)
         if previous.preview:
-            writes.delete(preview_key(previous.preview))
+            inside: list[str] = []
+            if bundle_folder(record.key) is not None:
+                inside = [path for _, path in _bundle_files(ports.content, record.key)[0]]
+            previews = _Writes(ports.site)  # never cached by the CDN: not recorded
+            _delete_preview(previews, previous.preview, inside)
+            writes.deleted += previews.deleted
         if bundle_folder(record.key) is not None:  # also on a retry: the record is ours
             _move_bundle(ports, writes, record.key, slug, None, now)
     _report(ports, record, now, "removed")
