@@ -216,6 +216,22 @@ def test_broken_internal_links_images_and_anchors_are_warnings_with_lines(site: 
     assert page_key("mine") in site.writer.objects
 
 
+def test_cjk_heading_anchors_and_footnotes_resolve(site: Site) -> None:
+    body = "\n".join(
+        [
+            "## 比特币 ETF",  # line 7
+            "",
+            "See [中文](#比特币-etf), a note[^1] and [missing](#缺失).",  # line 9
+            "",
+            "[^1]: The note. [back](#fnref-1)",
+        ]
+    )
+    site.upload("articles/cjk.md", doc("CJK", body))
+    assert messages(site.report("articles/cjk.md")) == [
+        (9, "broken link #缺失: no heading or element with id '缺失' on this page")
+    ]
+
+
 def test_page_bundle_relative_files_are_checked_against_the_bundle(site: Site) -> None:
     site.content.put("articles/guide/wallet/img/seed.png", b"png")
     site.content.put("articles/guide/wallet/card.pdf", b"pdf")

@@ -4,7 +4,8 @@ Every ``<a href>`` and ``<img src>`` of the rendered body (what readers will cli
 included) is resolved against the article's own URL (``/articles/<slug>/``), the way a browser
 does, and checked against the site:
 
-- ``#id`` and ``/articles/<own slug>/#id``: an ``id`` in the body (headings, footnotes, raw HTML);
+- ``#id`` and ``/articles/<own slug>/#id``: an ``id`` in the rendered body (headings, footnotes;
+  the sanitiser drops ``id`` and ``name`` from raw HTML, so those anchors do not exist);
 - ``/articles/<slug>/`` (also ``../slug/``, ``/articles/slug``, ``.../index.html``): a live
   article (a draft, a scheduled or a removed one is reported: readers get a 404);
 - ``/articles/<slug>/#id``: an ``id`` in that article's stored body (``_internal/bodies``);
@@ -334,7 +335,7 @@ def _with_lines(problems: Iterable[tuple[_Link, str]], source_text: str) -> list
     warnings: list[Problem] = []
     for link, why in problems:
         label = "broken image" if link.kind == "image" else "broken link"
-        message = f"{label} {link.written}: {why}"
+        message = f"{label} {unquote(link.written)}: {why}"  # as typed: 中文, not %E4%B8%AD
         numbers: list[int | None] = [*_where(lines, link.written)] or [None]
         warnings += [Problem(message, number) for number in numbers]
     return sorted(warnings, key=lambda p: (p.line is None, p.line or 0))
