@@ -46,6 +46,8 @@ MAX_LINKS = 500  # distinct link targets checked per upload
 MAX_ARTICLES = 100  # one BatchGetItem
 MAX_FOLDERS = 20  # content-bucket listings (1,000 keys each)
 MAX_BODIES = 10  # other articles' bodies read for their anchors
+MAX_REPORTED = 100  # broken links listed (each searched for in the source's lines)
+MAX_LINES = 5  # lines listed per broken link (a link repeated on every line is one problem)
 _FOLDER_KEYS = 1000
 
 _LINK = re.compile(r"<(a|img)\s[^>]*?\b(href|src)=\"([^\"]*)\"", re.IGNORECASE)
@@ -126,9 +128,12 @@ def check_links(
     own = article_path(article.slug)
     own_ids = _ids(body_html)
     links: dict[str, _Link] = {}
+    seen: set[str] = set()
     for kind, url in find_links(body_html):
-        if url and not _is_external(url, site_host):
-            links.setdefault(url, _Link(url, kind))
+        if url not in seen:  # a link repeated 1,000 times is resolved once
+            seen.add(url)
+            if url and not _is_external(url, site_host):
+                links[url] = _Link(url, kind)
     skipped = max(0, len(links) - MAX_LINKS)
     checked = list(links.values())[:MAX_LINKS]
 
@@ -218,12 +223,14 @@ def check_links(
         if why:
             problems.append((link, why))
 
-    warnings = _with_lines(problems, source_text)
+    warnings = _with_lines(problems[:MAX_REPORTED], source_text)
+    if len(problems) > MAX_REPORTED:
+        limits.append(f"{len(problems) - MAX_REPORTED} more broken links not listed")
     if skipped:
         limits.append(f"more than {MAX_LINKS} distinct internal links")
     if limits:
         limited = "; ".join(limits)
-        warnings.append(Problem(f"link check: not everything was checked ({limited})"))
+        warnings.append(Problem(f"link check: not everything was checked or listed ({limited})"))
     return tuple(warnings)
 
 
@@ -322,12 +329,20 @@ def _candidates(written: str) -> list[str]:
 
 
 def _where(lines: Sequence[str], written: str) -> list[int]:
-    """1-based numbers of the lines that hold ``written`` as a link destination."""
+    """1-based numbers of the (first ``MAX_LINES``) lines that hold ``written`` as a link
+    destination."""
     patterns = [
         re.compile(r"(?<![\w.~/%#{-])" + re.escape(form) + r"(?![\w.~/%-])")
         for form in _candidates(written)
     ]
-    return [n for n, line in enumerate(lines, 1) if any(p.search(line) for p in patterns)]
+    forms = _candidates(written)
+    found: list[int] = []
+    for number, line in enumerate(lines, 1):
+        if any(form in line for form in forms) and any(p.search(line) for p in patterns):
+            found.append(number)
+            if len(found) == MAX_LINES:
+                break
+    return found
 
 
 def _with_lines(problems: Iterable[tuple[_Link, str]], source_text: str) -> list[Problem]:
