@@ -295,3 +295,15 @@ def test_real_world_corpus_links_are_all_found_once_everything_is_published() ->
         site.upload(key, (CORPUS / key).read_bytes(), NOW)
     reports = [site.report(key) for key in MARKDOWN]
     assert [w for r in reports for w in r["warnings"] if "broken" in w["message"]] == []
+
+
+def test_a_huge_list_of_broken_links_is_reported_in_bounded_size(site: Site) -> None:
+    lines = [f"[{n}](/media/gone/{n % 150}.png)" for n in range(150 * 8)]  # each link 8 times
+    site.upload("articles/noisy.md", doc("Noisy", "\n".join(lines)))
+    warnings = site.report("articles/noisy.md")["warnings"]
+    assert len(warnings) == 100 * 5 + 1  # 100 links, their first 5 lines each, and a summary
+    assert warnings[-1]["line"] is None
+    assert "50 more broken links not listed" in warnings[-1]["message"]
+    zero = "broken link /media/gone/0.png:"
+    first = [w["line"] for w in warnings if w["message"].startswith(zero)]
+    assert first == [7, 157, 307, 457, 607]
