@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from chainpress.preview import PreviewSigner
     from chainpress.publishing import PublishOutcome, PublishPorts, SourceEvent
 
 logger = Logger()
@@ -82,7 +83,21 @@ def _ports() -> PublishPorts:
         site=S3SiteWriter(os.environ["SITE_BUCKET"], s3),
         store=DynamoArticleStore(table, clients.dynamodb()),
         invalidations=DynamoInvalidationQueue(table, clients.dynamodb()) if cdn else None,
+        preview=_preview_signer(),
     )
+
+
+def _preview_signer() -> PreviewSigner | None:
+    """Signs draft previews with the key in PREVIEW_KEY_SECRET (Secrets Manager; read once per
+    container). Unset: drafts get no preview."""
+    from chainpress.aws.secrets import secret_bytes
+    from chainpress.preview import DEFAULT_PREVIEW_DAYS, PreviewSigner
+
+    secret = os.environ.get("PREVIEW_KEY_SECRET", "").strip()
+    if not secret:
+        return None
+    days = int(os.environ.get("PREVIEW_DAYS", "").strip() or DEFAULT_PREVIEW_DAYS)
+    return PreviewSigner(secret_bytes(secret), days)
 
 
 def _source_event(record: S3EventRecord) -> SourceEvent:

@@ -143,6 +143,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             "ARTICLES_TABLE": "ArticlesTable",
             "VIEWS_TABLE": "ViewsTable",
             "RERENDER_QUEUE_URL": "RerenderQueue",
+            "PREVIEW_KEY_SECRET": "PreviewKey",
         }
         for var, logical in env.items():
             monkeypatch.setenv(var, names[logical])
@@ -198,6 +199,12 @@ def publish_scenario(stack: Stack) -> Callable[[], None]:
         deliver(
             stack.s3_event("s3_article_put.json", "articles/c.md", b"no front matter"), Context()
         )
+        # A draft: a signed preview (the key is read from Secrets Manager), then published.
+        # (No category or tags: it relates to nothing, so the relink steps below stay two.)
+        draft = b"---\ntitle: E\ndate: 2024-05-04\ndraft: true\n---\n\nE.\n"
+        deliver(stack.s3_event("s3_article_put.json", "articles/e.md", draft), Context())
+        live = draft.replace(b"draft: true\n", b"")
+        deliver(stack.s3_event("s3_article_put.json", "articles/e.md", live), Context())
         deliver(stack.s3_event("s3_article_delete.json", key, None), Context())
         deliver(stack.s3_event("s3_article_delete.json", "media/chart.png", None), Context())
         deliver(stack.s3_event("s3_article_delete.json", "theme/404.html", None), Context())

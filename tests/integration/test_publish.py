@@ -566,6 +566,7 @@ def test_report_lists_every_error_and_every_warning_with_lines(stack: Stack) -> 
         (3, "unknown front matter field 'skill'")
     ]
 
+    stack.upload(CHART, PNG)  # the image the article shows (else: a broken-image warning)
     stack.upload(KEY, ARTICLE.replace("author:", "skill: beginner\nauthor:").encode())
     report = stack.report(KEY)
     assert (report["status"], report["errors"]) == ("published", [])

@@ -721,7 +721,7 @@ def test_distribution(cfn: dict[str, Any]) -> None:
         }
     ]
     behaviours = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
-    assert set(behaviours) == {"/api/*", "/media/*"}
+    assert set(behaviours) == {"/api/*", "/media/*", "/preview/*"}
     api_behaviour = behaviours["/api/*"]
     assert api_behaviour["TargetOriginId"] == "api"
     assert api_behaviour["CachePolicyId"] == CACHING_DISABLED
@@ -885,6 +885,8 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
             # Pending CDN paths of edited articles (only partition cdn#pending).
             "dynamodb:UpdateItem",
         },
+        # The signing key of draft previews (Ref of a secret: its ARN).
+        "PreviewKey": {"secretsmanager:GetSecretValue"},
     },
     "RebuildFunction": {
         "SiteBucket/*": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
@@ -943,6 +945,7 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
             "dynamodb:DeleteItem",
         },
         "SiteBucket/*": {"s3:GetObject", "s3:PutObject"},
+        "SiteBucket/preview/*": {"s3:DeleteObject"},
         "SiteBucket": {"s3:ListBucket"},
         "ContentBucket/_status/*": {"s3:PutObject"},
     },
@@ -954,6 +957,8 @@ _DISTRIBUTION_ARN = "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distrib
 
 def resource_key(resource: Any) -> str:
     """A policy Resource as ``Logical[/path]``; anything unrecognised fails the test."""
+    if resource == {"Ref": "PreviewKey"}:  # a secret's Ref is its ARN
+        return "PreviewKey"
     if isinstance(resource, dict) and "Fn::GetAtt" in resource:
         target, attribute = resource["Fn::GetAtt"]
         assert attribute == "Arn", resource

@@ -155,7 +155,8 @@ def test_nothing_is_refused(published: Published) -> None:
 def test_warnings_are_exactly_where_fields_were_unknown(published: Published) -> None:
     found = {}
     for key in MARKDOWN:
-        warnings = published.report(key)["warnings"]
+        # Links to articles published after this one: tests/unit/test_preview_and_links.py
+        warnings = [w for w in published.report(key)["warnings"] if "broken" not in w["message"]]
         found[key] = {(w["line"], _about(w["message"])) for w in warnings}
         assert len(warnings) == len(found[key]), key  # no warning twice
     assert found == WARNINGS

@@ -153,6 +153,9 @@ class Article:
     # Front matter fields the site has no use for, kept as written (JSON values, bounded in
     # size by content.py) so templates can use them and nothing an editor typed is lost.
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # A draft's or scheduled article's signed preview URL path (chainpress.preview), "" when it
+    # has none: the next publish or removal of its source deletes that page.
+    preview: str = ""
 
     @property
     def url(self) -> str:
@@ -203,6 +206,8 @@ class Article:
         if self.extra:
             # JSON text: any front matter value fits one DynamoDB string (no float/Decimal).
             item["extra"] = json.dumps(self.extra, ensure_ascii=False, sort_keys=True)
+        if self.preview:
+            item["preview"] = self.preview
         return item
 
     @classmethod
@@ -231,6 +236,7 @@ class Article:
             date_only=bool(item.get("date_only", False)),
             updated_date_only=bool(item.get("updated_date_only", False)),
             extra=_extra(item.get("extra")),
+            preview=str(item.get("preview", "")),
         )
 
 

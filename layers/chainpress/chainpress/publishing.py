@@ -32,6 +32,7 @@ from chainpress.content import (
     slug_taken_message,
 )
 from chainpress.invalidation import MAX_PATHS_PER_REQUEST, RecordingWriter
+from chainpress.linkcheck import check_links
 from chainpress.model import (
     ARTICLE_PREFIX,
     MAX_TRANSLATIONS,
@@ -57,6 +58,7 @@ from chainpress.ports import (
     StaleEvent,
     body_key,
 )
+from chainpress.preview import CACHE_PREVIEW, PreviewSigner, expires_of, preview_key, preview_page
 from chainpress.render import Theme, href
 from chainpress.retry import backoff_delay
 from chainpress.settings import SETTINGS_KEY, SettingsError, SiteSettings
@@ -141,6 +143,8 @@ class PublishPorts:
     # Where pages a CDN may hold are noted before they change (None: no CDN).
     invalidations: InvalidationQueue | None = None
     pause: Callable[[float], None] = time.sleep  # between re-plans (tests pass a fake)
+    # Signs draft/scheduled previews (None: no previews, e.g. the static build).
+    preview: PreviewSigner | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -451,12 +455,15 @@ def status_report(
     line: int | None = None,
     errors: Sequence[Problem] = (),
     warnings: Sequence[Problem] = (),
+    preview: str = "",
 ) -> dict[str, object]:
     """The editor-facing report for one source key (stored beside the upload as JSON):
     ``errors`` lists every problem that stopped it (``error`` is the first, kept for readers
-    of the older shape), ``warnings`` what was published anyway but deserves a look."""
+    of the older shape), ``warnings`` what was published anyway but deserves a look.
+    A draft or scheduled article's report also has ``preview_url`` (the signed preview page's
+    path) and ``preview_expires``."""
     problems = list(errors) or ([Problem(error, line)] if error else [])
-    return {
+    report: dict[str, object] = {
         "key": key,
         "version_id": version_id,
         "status": status,
@@ -466,6 +473,11 @@ def status_report(
         "warnings": [warning.as_dict() for warning in warnings],
         "at": format_time(now),
     }
+    expires = expires_of(preview) if preview else None
+    if expires is not None:
+        report["preview_url"] = preview
+        report["preview_expires"] = format_time(expires)
+    return report
 
 
 def _report(
@@ -479,6 +491,7 @@ def _report(
     line: int | None = None,
     errors: Sequence[Problem] = (),
     warnings: Sequence[Problem] = (),
+    preview: str = "",
 ) -> None:
     report = status_report(
         record.key,
@@ -490,6 +503,7 @@ def _report(
         line=line,
         errors=errors,
         warnings=warnings,
+        preview=preview,
     )
     ports.content.write_status(record.key, report)
 
@@ -575,7 +589,8 @@ def _article(
         # not see that one, and choose differently.
         candidates = [c for c in candidates if c.source_key != record.key]
         related = choose_related(article, candidates)
-    article = dataclasses.replace(article, related=related)
+    preview = _preview_path(ports.preview, record, article, own_previous, now)
+    article = dataclasses.replace(article, related=related, preview=preview)
     if own_previous is not None and own_previous.status != "removed":
         # A source without a date is dated ``now`` by the parser: keep the date it was first
         # published with, so that a re-delivered event (or an edit) does not move the article.
@@ -589,6 +604,17 @@ def _article(
             updated = own_previous.updated if same_text else now
             article = dataclasses.replace(article, updated=updated)
 
+    # Broken internal links, images and anchors: warnings, the page is published anyway.
+    warnings += check_links(
+        body_html=parsed.body.html,
+        source_text=data.decode("utf-8-sig", "replace"),
+        article=article,
+        source_key=record.key,
+        settings=settings,
+        store=store,
+        content=ports.content,
+        site=ports.site,
+    )
     status = {"live": "published"}.get(article.status, article.status)
     source = _state(record, status, article.slug, warnings=warnings)
     # Where the bundle's files are published (a bundle index's article, while live or held).
@@ -636,10 +662,13 @@ def _article(
         # The bundle's files follow the article (a retry re-copies them: writes are skipped
         # when the bytes are there already).
         warnings += _move_bundle(ports, writes, record.key, was_at, now_at, now)
+    _write_preview(
+        ports, theme, record.key, article, parsed.body.html, (own_previous, retired), writes
+    )
 
     # A scheduled article's report already names the URL it will have.
     url = article.url if article.status in ("live", "scheduled") else ""
-    _report(ports, record, now, status, url=url, warnings=warnings)
+    _report(ports, record, now, status, url=url, warnings=warnings, preview=preview)
     return PublishOutcome(
         key=record.key,
         route="article",
@@ -650,6 +679,67 @@ def _article(
         deleted=tuple(writes.deleted),
         warnings=warnings,
     )
+
+
+def _preview_path(
+    signer: PreviewSigner | None,
+    record: SourceEvent,
+    article: Article,
+    own_previous: Article | None,
+    now: dt.datetime,
+) -> str:
+    """The preview URL path of a draft or scheduled article ("" for a live one, or without a
+    key). A re-delivered event (same slug and version, not expired) keeps the URL it gave."""
+    if signer is None or article.status not in ("draft", "scheduled"):
+        return ""
+    version = record.version_id or article.content_hash
+    kept = own_previous.preview if own_previous is not None else ""
+    if kept and signer.valid(kept, article.slug, version, now):
+        return kept
+    return signer.path(article.slug, version, now)
+
+
+def _write_preview(
+    ports: PublishPorts,
+    theme: Theme,
+    index_key: str,
+    article: Article,
+    body_html: str,
+    before: Iterable[Article | None],
+    writes: _Writes,
+) -> None:
+    """Write the article's preview page (if it has one) and delete the previews its source
+    had before (an older draft, the scheduled version that is now live). A page bundle's files
+    are copied beside its preview page (so ``img/x.png`` resolves there too) and deleted with
+    it. Never through the CDN recorder: previews are never cached, so never invalidated."""
+    previews = _Writes(ports.site)
+    old = sorted({a.preview for a in before if a is not None and a.preview} - {article.preview})
+    expires = expires_of(article.preview) if article.preview else None
+    files: list[tuple[str, str]] = []
+    if (old or expires is not None) and bundle_folder(index_key) is not None:
+        listed, _ = _bundle_files(ports.content, index_key)
+        files = [(key, inside) for key, inside in listed if bundle_file_problem(inside) is None]
+    for path in old:
+        _delete_preview(previews, path, [inside for _, inside in files])
+    if expires is not None:
+        page = theme.article_page(article, body_html, previous=None, next=None, related=[])
+        data = preview_page(page, expires)
+        previews.write(preview_key(article.preview), data, HTML, CACHE_PREVIEW)
+        folder = preview_key(article.preview).removesuffix("index.html")
+        for key, inside in files:
+            content = ports.content.read_current(key, MAX_BUNDLE_FILE_BYTES + 1)
+            if content is not None and len(content) <= MAX_BUNDLE_FILE_BYTES:
+                previews.write(folder + inside, content, media_content_type(key), CACHE_PREVIEW)
+    writes.written += previews.written
+    writes.deleted += previews.deleted
+
+
+def _delete_preview(writes: _Writes, path: str, files: Iterable[str] = ()) -> None:
+    """Delete the preview page at ``path`` and the bundle files copied beside it."""
+    key = preview_key(path)
+    writes.delete(key)
+    for inside in files:
+        writes.delete(key.removesuffix("index.html") + inside)
 
 
 def _cdn_guarded(ports: PublishPorts, now: dt.datetime) -> SiteWriter:
@@ -706,7 +796,7 @@ def _remove_article(
         previous = None  # the slug belongs to another file now: not ours to remove
     removed = None
     if previous is not None:
-        removed = dataclasses.replace(previous, status="removed", related=())
+        removed = dataclasses.replace(previous, status="removed", related=(), preview="")
     source = _state(record, "removed", slug)
     if not (state == source and previous == removed):
         store.commit(ArticleChange(source=source, new=removed, previous=previous))
@@ -717,6 +807,13 @@ def _remove_article(
         writes.delete(body_key(slug))
         for key in sorted(_alias_keys(store, previous)):
             writes.delete(key)
+        if previous.preview:
+            inside: list[str] = []
+            if bundle_folder(record.key) is not None:
+                inside = [path for _, path in _bundle_files(ports.content, record.key)[0]]
+            previews = _Writes(ports.site)  # never cached by the CDN: not recorded
+            _delete_preview(previews, previous.preview, inside)
+            writes.deleted += previews.deleted
         if bundle_folder(record.key) is not None:  # also on a retry: the record is ours
             _move_bundle(ports, writes, record.key, slug, None, now)
     _report(ports, record, now, "removed")

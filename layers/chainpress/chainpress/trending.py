@@ -27,6 +27,7 @@ from chainpress.ports import (
     StaleEvent,
     StatusReports,
 )
+from chainpress.preview import preview_key
 from chainpress.publishing import status_report, write_article_page
 from chainpress.render import Theme
 from chainpress.site import load_site
@@ -79,6 +80,8 @@ def publish_due(
             live, source = went_live
             published.append(live.slug)
             write_article_page(writer, theme, store, live)
+            if member.preview:  # live now: its signed preview goes (chainpress.preview)
+                writer.delete(preview_key(member.preview))
             report = status_report(
                 source.key,
                 source.version_id,
@@ -102,7 +105,7 @@ def _go_live(
     if source is None or source.slug != slug:
         _log.warning("scheduled article %r has no matching source state; left as is", slug)
         return None
-    live = dataclasses.replace(current, status="live", updated=now)
+    live = dataclasses.replace(current, status="live", updated=now, preview="")
     state = dataclasses.replace(source, status="published")
     try:
         store.commit(ArticleChange(source=state, new=live, previous=current, paging=paging))

@@ -14,7 +14,10 @@ It does what the ``Distribution`` of template.yaml does, in the same order:
 * the response headers policy (CSP, nosniff, frame and referrer policy, HSTS) on every answer,
   read from the template so that a page breaking the CSP breaks locally too; the one of the
   cache behaviour the path falls in (``/media/*``: the sandboxing ``MediaHeadersPolicy``);
-* the stored ``Content-Disposition`` (active media are ``attachment``).
+* the stored ``Content-Disposition`` (active media are ``attachment``);
+* the ``/preview/*`` behaviour (signed draft previews): the viewer-request function's expiry
+  check (410 once the Unix time in the URL has passed, the same regular expression as
+  ``PreviewRequestFunction``) and its response headers policy's custom headers (X-Robots-Tag).
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ from chainpress_dev.local.template import FUNCTION, resources_of_type
 
 INTERNAL_PREFIX = "_internal/"
 NOT_FOUND_PAGE = "404.html"
+PREVIEW_PATH = "/preview/"
+# PreviewRequestFunction's test, in Python: /preview/<expires>-<128-bit hex MAC>/...
+_PREVIEW_URI = re.compile(r"^/preview/(\d{1,12})-[0-9a-f]{32}/")
 API_PREFIX = "/api/"
 API_ID = "localapi"
 
@@ -189,6 +195,30 @@ def api_origin_headers(
     return out
 
 
+def custom_headers(template: Mapping[str, Any], path_pattern: str) -> dict[str, str]:
+    """The custom headers (``CustomHeadersConfig``) of the response headers policy that the
+    Distribution's cache behaviour for ``path_pattern`` uses."""
+    resources = template.get("Resources", {})
+    for resource in resources.values():
+        if resource.get("Type") != "AWS::CloudFront::Distribution":
+            continue
+        config = resource["Properties"]["DistributionConfig"]
+        for behaviour in config.get("CacheBehaviors", []):
+            policy = behaviour.get("ResponseHeadersPolicyId")
+            if behaviour.get("PathPattern") != path_pattern or not isinstance(policy, dict):
+                continue
+            found = resources.get(policy.get("Ref", ""), {}).get("Properties", {})
+            custom = found.get("ResponseHeadersPolicyConfig", {}).get("CustomHeadersConfig", {})
+            return {str(h["Header"]): str(h["Value"]) for h in custom.get("Items", [])}
+    return {}
+
+
+def preview_expired(path: str, now: float) -> bool:
+    """What PreviewRequestFunction answers 410 for: not a signed preview path, or expired."""
+    found = _PREVIEW_URI.match(path)
+    return found is None or int(found[1]) <= now
+
+
 def site_key(path: str) -> str:
     """The viewer-request rewrite, on a decoded path: which object a URL path reads."""
     if path.endswith("/"):
@@ -220,7 +250,9 @@ class Edge:
         log_requests: bool = False,
         behaviours: Sequence[tuple[str, Mapping[str, str]]] = (),
         origin_headers: Mapping[str, str] | None = None,
+        preview_headers: Mapping[str, str] | None = None,
     ) -> None:
+        self.preview_headers = dict(preview_headers or {})
         self.s3 = s3
         self.site_bucket = site_bucket
         self.routes = list(routes)
@@ -238,6 +270,8 @@ class Edge:
     # ------------------------------------------------------------------ site bucket origin
 
     def site(self, path: str, request_headers: Mapping[str, str]) -> Answer:
+        if path.startswith(PREVIEW_PATH):
+            return self.preview(path, request_headers)
         key = site_key(unquote(path, errors="replace"))
         if key.startswith(INTERNAL_PREFIX):
             return self.error_page(403)  # the bucket policy denies CloudFront _internal/*
@@ -264,6 +298,36 @@ class Edge:
         if etag and request_headers.get("if-none-match", "") == etag:
             return Answer(304, headers, b"")
         return Answer(200, headers, body)
+
+    def preview(self, path: str, request_headers: Mapping[str, str]) -> Answer:
+        """The ``/preview/*`` behaviour: 410 past the expiry in the URL, else the page with the
+        behaviour's custom headers (CachingDisabled: nothing is cached here anyway)."""
+        if preview_expired(path, time.time()):
+            headers = {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"}
+            headers.update(self.preview_headers)
+            return Answer(410, headers, b"This preview link has expired or is not valid.\n")
+        key = path.lstrip("/") + ("index.html" if path.endswith("/") else "")
+        answer = self._object(key, request_headers)
+        answer.headers.update(self.preview_headers)
+        return answer
+
+    def _object(self, key: str, request_headers: Mapping[str, str]) -> Answer:
+        try:
+            obj = self.s3.get_object(Bucket=self.site_bucket, Key=key)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in {"NoSuchKey", "404", "NotFound", "AccessDenied", "403"}:
+                return self.error_page(404)
+            raise
+        headers = {
+            "Content-Type": str(obj.get("ContentType") or "binary/octet-stream"),
+            "ETag": str(obj.get("ETag", "")),
+        }
+        if obj.get("CacheControl"):
+            headers["Cache-Control"] = str(obj["CacheControl"])
+        if headers["ETag"] and request_headers.get("if-none-match", "") == headers["ETag"]:
+            return Answer(304, headers, b"")
+        return Answer(200, headers, obj["Body"].read())
 
     def error_page(self, origin_status: int) -> Answer:
         """CloudFront's custom error response: 403 and 404 serve /404.html with status 404."""

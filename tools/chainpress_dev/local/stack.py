@@ -50,6 +50,7 @@ from chainpress_dev.local.cdn import (
     api_origin_headers,
     api_routes,
     behaviour_headers,
+    custom_headers,
     security_headers,
 )
 from chainpress_dev.local.functions import LocalFunction, function_environment, function_setting
@@ -471,6 +472,7 @@ class LocalStack:
                 lambda arn: secret_value(self.client("secretsmanager"), arn),
                 self.names,
             ),
+            preview_headers=custom_headers(self.template, "/preview/*"),
         )
         try:
             self._edge = SiteServer(self.config.host, self.config.port, edge)
@@ -671,6 +673,9 @@ def format_report(report: Mapping[str, Any], site_url: str) -> str:
     url = str(report.get("url") or "")
     if url and status in {"published", "scheduled"}:
         line += f"  ->  {site_url}{url}" if url.startswith("/") else f"  ->  {url}"
+    preview = str(report.get("preview_url") or "")
+    if preview:
+        line += f"  preview: {site_url}{preview}"
     error = report.get("error")
     if isinstance(error, Mapping) and error.get("message"):
         where = f"line {error['line']}: " if error.get("line") else ""

@@ -19,6 +19,7 @@ import contextlib
 import json
 import re
 import secrets
+import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ import yaml
 BUCKET = "AWS::S3::Bucket"
 TABLE = "AWS::DynamoDB::Table"
 QUEUE = "AWS::SQS::Queue"
-SECRET = "AWS::SecretsManager::Secret"  # noqa: S105 - a resource type
+SECRET = "AWS::SecretsManager::Secret"  # noqa: S105 - a resource type, not a secret
 FUNCTION = "AWS::Serverless::Function"
 
 # Names of the CloudFormation short tags whose long form is "Fn::<Name>".
@@ -438,8 +439,9 @@ def create_resources(
     sqs_client: Any = None,
     secrets_client: Any = None,
 ) -> dict[str, str]:
-    """Create every bucket and table (and queue, given ``sqs_client``) of ``template``;
-    returns logical ID -> what ``Ref`` answers (names; a queue's URL).
+    """Create every bucket and table (and queue, given ``sqs_client``; secret, given
+    ``secrets_client``) of ``template``; returns logical ID -> what ``Ref`` answers
+    (names; a queue's URL; a secret's ARN).
 
     Idempotent for a restarted local stack: existing buckets are reconfigured, existing
     tables are left as they are.
@@ -447,6 +449,7 @@ def create_resources(
     names: dict[str, str] = {}
     for logical_id, resource in resources_of_type(template, BUCKET).items():
         names[logical_id] = physical_name(logical_id, prefix)
+        resource = _parameter_defaults(resource, template.get("Parameters", {}))
         create_bucket(s3_client, logical_id, resource, names[logical_id])
     for logical_id, resource in resources_of_type(template, TABLE).items():
         names[logical_id] = physical_name(logical_id, prefix)
@@ -454,20 +457,42 @@ def create_resources(
     if sqs_client is not None:
         names.update(create_queues(sqs_client, template, prefix)[0])
     if secrets_client is not None:
-        for logical_id in resources_of_type(template, SECRET):
-            names[logical_id] = create_secret(secrets_client, physical_name(logical_id, prefix))
+        for logical_id, resource in resources_of_type(template, SECRET).items():
+            name = physical_name(logical_id, prefix)
+            names[logical_id] = create_secret(secrets_client, logical_id, resource, name)
     return names
 
 
-def create_secret(secrets_client: Any, name: str) -> str:
-    """A generated secret (``GenerateSecretString``: random letters and digits), or the one a
-    restarted local stack already made; returns its ARN (what ``Ref`` answers)."""
+def _parameter_defaults(value: Any, parameters: Mapping[str, Any]) -> Any:
+    """``value`` with each ``Ref`` to a parameter that has a default replaced by that default
+    (what a stack deployed without overrides gets)."""
+    if isinstance(value, dict):
+        if set(value) == {"Ref"} and "Default" in parameters.get(value["Ref"], {}):
+            return parameters[value["Ref"]]["Default"]
+        return {key: _parameter_defaults(item, parameters) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_parameter_defaults(item, parameters) for item in value]
+    return value
+
+
+def create_secret(client: Any, logical_id: str, resource: Mapping[str, Any], name: str) -> str:
+    """A secret with a generated string as the template asks (``GenerateSecretString``'s
+    length and character classes); an existing one is kept. Returns its ARN (what ``Ref``
+    answers)."""
+    properties = resource.get("Properties", {})
+    _check_known(logical_id, properties, {"Description", "GenerateSecretString"})
+    generate = _literal(properties.get("GenerateSecretString", {}), logical_id)
+    _check_known(logical_id, generate, {"PasswordLength", "ExcludePunctuation"})
+    alphabet = string.ascii_letters + string.digits
+    if not _as_bool(generate.get("ExcludePunctuation", False)):
+        alphabet += string.punctuation
+    length = int(generate.get("PasswordLength", 32))
     try:
-        return str(secrets_client.describe_secret(SecretId=name)["ARN"])
-    except secrets_client.exceptions.ResourceNotFoundException:
+        return str(client.describe_secret(SecretId=name)["ARN"])
+    except client.exceptions.ResourceNotFoundException:
         pass
-    value = secrets.token_urlsafe(36).replace("-", "x").replace("_", "y")
-    return str(secrets_client.create_secret(Name=name, SecretString=value)["ARN"])
+    value = "".join(secrets.choice(alphabet) for _ in range(length))
+    return str(client.create_secret(Name=name, SecretString=value)["ARN"])
 
 
 def secret_value(secrets_client: Any, arn: str) -> str:
