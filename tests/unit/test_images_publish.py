@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from chainpress import publishing
 from chainpress.model import pad_sequencer
 from chainpress.pages import BuildContext, Page, build
 from chainpress.publishing import PublishOutcome, PublishPorts, SourceEvent, publish_event
@@ -200,3 +201,23 @@ def test_listing_cards_read_their_covers_in_one_batch(editor: Editor) -> None:
     assert html.count('class="card-cover"') == 3
     assert html.count('width="1200" height="600" srcset="/media/cover.jpg.480w.webp 480w') == 3
     assert editor.store.calls["BatchGetItem"] - before == 1
+
+
+def test_a_big_bundle_gets_its_variants_over_several_publishes_of_its_index(
+    editor: Editor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(publishing, "MAX_BUNDLE_IMAGES", 2)
+    for n in range(3):
+        editor.upload(f"{FOLDER}p{n}.png", png(600 + n, 300))  # pending: no index yet
+    text = b"---\ntitle: Send\n---\n\n![a](p0.png) ![b](p1.png) ![c](p2.png)\n"
+    editor.upload(FOLDER + "index.md", text)
+    made = [n for n in range(3) if f"articles/send-token/p{n}.png.480w.webp" in editor.site.objects]
+    assert made == [0, 1]
+    assert "articles/send-token/p2.png" in editor.site.objects  # served as uploaded meanwhile
+    warning = editor.report(FOLDER + "index.md")["warnings"][0]["message"]
+    assert warning.startswith("1 images of the bundle are published as uploaded")
+    assert "upload index.md again" in warning
+    editor.upload(FOLDER + "index.md", text + b"\nEdited.\n")
+    assert "articles/send-token/p2.png.480w.webp" in editor.site.objects
+    assert editor.report(FOLDER + "index.md")["warnings"] == []
+    assert editor.page("articles/send-token/index.html").count("srcset=") == 3

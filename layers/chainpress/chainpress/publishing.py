@@ -650,7 +650,9 @@ def _article(
         new_aliases = set()
     for key in sorted(old_aliases - new_aliases):
         writes.delete(key)
-    if bundle_folder(record.key) is not None and (was_at != now_at or redelivered):
+    if bundle_folder(record.key) is not None and (
+        was_at != now_at or redelivered or _images_deferred(ports, record.key, now_at)
+    ):
         # The bundle's files follow the article (a retry re-copies them: writes are skipped
         # when the bytes are there already).
         warnings += _move_bundle(ports, writes, record.key, was_at, now_at, now)
@@ -795,6 +797,7 @@ def _move_bundle(
     when it moved, and tell each file's editor where it is; returns warnings for the index."""
     files, truncated = _bundle_files(ports.content, index_key)
     images: list[str] = []  # processed: their users are rendered again once, at the end
+    deferred = 0
     for key, inside in files:
         problem = bundle_file_problem(inside)
         if problem is not None:
@@ -815,24 +818,36 @@ def _move_bundle(
                 report = status_report(key, "", "error", now, error=_TOO_LARGE)
             else:
                 target = _bundle_key(now_at, inside)
-                image = _image_problem(ports, writes, target, data, images)
+                # Variants cost ~0.5-1 s an image: a bounded number per publish of the index.
+                budget = len(images) < MAX_BUNDLE_IMAGES
+                image = _image_problem(ports, writes, target, data, images, make=budget)
                 if image is None or image.serve_original:
                     writes.write(target, data, media_content_type(key), MEDIA_CACHE)
-                if image is not None:
+                if image is _DEFERRED:
+                    deferred += 1
+                    report = status_report(key, "", "published", now, url="/" + target)
+                elif image is not None:
                     url = "/" + target if image.serve_original else ""
                     report = status_report(key, "", "error", now, url=url, error=image.message)
                 else:
                     report = status_report(key, "", "published", now, url="/" + target)
         ports.content.write_status(key, report)
     _rerender_users(ports, writes, images, now)
+    warnings: tuple[Problem, ...] = ()
+    if deferred:
+        message = (
+            f"{deferred} {_DEFERRED_WORDS} (at most {MAX_BUNDLE_IMAGES} are made per publish): "
+            f"upload {index_key.rsplit('/', 1)[-1]} again to make the next ones"
+        )
+        warnings = (Problem(message),)
     if not truncated:
-        return ()
+        return warnings
     folder = bundle_folder(index_key)
     message = (
         f"{folder} holds more than {MAX_BUNDLE_FILES:,} files: only the first "
         f"{MAX_BUNDLE_FILES:,} (in key order) were checked; move large sets of files to media/"
     )
-    return (Problem(message),)
+    return (*warnings, Problem(message))
 
 
 _TOO_LARGE = (
@@ -1101,6 +1116,8 @@ WEBP = "image/webp"
 # Articles rendered again when one image changes (the first ones in slug order; the others get
 # its srcset the next time they are rendered, as does every listing card showing it).
 MAX_IMAGE_USERS = 100
+# Images of a page bundle processed by one publish of its index (the rest: the next publish).
+MAX_BUNDLE_IMAGES = 40
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -1109,12 +1126,34 @@ class _ImageProblem:
     serve_original: bool
 
 
+_DEFERRED = _ImageProblem("", serve_original=True)  # not processed in this publish (budget)
+_DEFERRED_WORDS = "images of the bundle are published as uploaded, without resized variants yet"
+
+
+def _images_deferred(ports: PublishPorts, index_key: str, slug: str | None) -> bool:
+    """Images of the bundle published under ``slug`` that have no record yet (left by a
+    publish that reached MAX_BUNDLE_IMAGES, or refused): this publish of the index makes the
+    next ones. One listing and one batched read."""
+    if slug is None:
+        return False
+    files, _ = _bundle_files(ports.content, index_key)
+    keys = [_bundle_key(slug, inside) for _, inside in files if is_image_key(inside)]
+    return bool(keys) and len(ports.store.get_images(keys)) < len(keys)
+
+
 def _image_problem(
-    ports: PublishPorts, writes: _Writes, key: str, data: bytes, processed: list[str]
+    ports: PublishPorts,
+    writes: _Writes,
+    key: str,
+    data: bytes,
+    processed: list[str],
+    *,
+    make: bool = True,
 ) -> _ImageProblem | None:
     """Make the WebP variants of the image published at site key ``key`` (not of other files)
     and record its size; the key is added to ``processed`` when its record changed. Returns
-    the problem for the report: the original is then served only if that is safe."""
+    the problem for the report: the original is then served only if that is safe. With
+    ``make`` False an image not processed yet is left for later (``_DEFERRED``)."""
     if is_variant_key(key):
         name = key.rsplit("/", 1)[-1]
         message = f"{name}: names ending in .<width>w.webp are kept for the resized variants"
@@ -1127,6 +1166,8 @@ def _image_problem(
     known = ports.store.get_images([key]).get(key)
     if known is not None and known.sha256 == digest:
         return None  # the same bytes again (a retry, a re-delivered event): already done
+    if not make:
+        return _DEFERRED
     try:
         result = process_image(data)
     except ImageError as exc:
