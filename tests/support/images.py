@@ -3,13 +3,17 @@ decompression bombs and broken files."""
 
 from __future__ import annotations
 
+import functools
 import io
 import random
+import struct
+import zlib
 
 from PIL import Image, ImageDraw, ImageFilter
 
 
-def photo(width: int, height: int, *, fmt: str = "JPEG", seed: int = 1, **save: object) -> bytes:
+@functools.cache
+def photo(width: int, height: int, *, fmt: str = "JPEG", seed: int = 1, exif: bytes = b"") -> bytes:
     """A photo-like image: a colour gradient with shapes and fine noise (JPEG by default)."""
     rng = random.Random(seed)
     small = Image.new("RGB", (max(1, width // 16), max(1, height // 16)))
@@ -30,7 +34,10 @@ def photo(width: int, height: int, *, fmt: str = "JPEG", seed: int = 1, **save: 
     noise = Image.effect_noise((width, height), 24).convert("RGB")
     image = Image.blend(image, noise, 0.08)
     out = io.BytesIO()
-    image.save(out, fmt, **({"quality": 88} if fmt == "JPEG" else {}) | save)
+    options: dict[str, object] = {"quality": 88} if fmt == "JPEG" else {}
+    if exif:
+        options["exif"] = exif
+    image.save(out, fmt, **options)
     return out.getvalue()
 
 
@@ -44,11 +51,21 @@ def png(width: int = 8, height: int = 8, *, alpha: bool = False) -> bytes:
     return out.getvalue()
 
 
+@functools.cache
 def bomb(width: int = 10_000, height: int = 10_000) -> bytes:
-    """A tiny PNG that decodes to ``width`` x ``height`` pixels (a decompression bomb)."""
-    out = io.BytesIO()
-    Image.new("1", (width, height)).save(out, "PNG")
-    return out.getvalue()
+    """A small, valid PNG that decodes to ``width`` x ``height`` black pixels (1 bit each):
+    a decompression bomb. Written chunk by chunk (Pillow would build the whole image first)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit greyscale
+    row = b"\x00" * (1 + (width + 7) // 8)  # filter type 0, then the packed bits
+    pixels = zlib.compress(row * height, 9)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
 
 
 def truncated(data: bytes) -> bytes:

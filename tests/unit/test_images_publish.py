@@ -23,7 +23,7 @@ from chainpress_dev.memory import (
 from tests.support.images import bomb, photo, png, size_of, truncated
 
 NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
-PHOTO = photo(2000, 1000)
+PHOTO = photo(1700, 850)
 ARTICLE = (
     b"---\ntitle: Gas fees explained\ndate: 2024-04-01\ncategory: blockchain\n"
     b"cover: /media/cover.jpg\n---\n\n![Fees chart](/media/chart.jpg)\n"
@@ -64,8 +64,8 @@ def editor() -> Editor:
 
 
 CHART_SRCSET = (
-    'width="2000" height="1000" srcset="/media/chart.jpg.480w.webp 480w, '
-    "/media/chart.jpg.960w.webp 960w, /media/chart.jpg.1600w.webp 1600w, /media/chart.jpg 2000w"
+    'width="1700" height="850" srcset="/media/chart.jpg.480w.webp 480w, '
+    "/media/chart.jpg.960w.webp 960w, /media/chart.jpg.1600w.webp 1600w, /media/chart.jpg 1700w"
 )
 
 

@@ -431,7 +431,7 @@ class DynamoArticleStore:
         wanted = list(dict.fromkeys(keys))
         for start in range(0, len(wanted), 25):
             puts = [
-                {"PutRequest": {"Item": _key(f"imageuse#{k}", slug)}}
+                {"PutRequest": {"Item": _key(f"imageuse#{k}", article_pk(slug))}}
                 for k in wanted[start : start + 25]
             ]
             request: dict[str, Any] = {self.table: puts}
@@ -453,7 +453,7 @@ class DynamoArticleStore:
             ConsistentRead=True,
             Limit=limit,
         )
-        return [str(item["sk"]["S"]) for item in answer.get("Items", [])]
+        return [str(item["sk"]["S"]).removeprefix("article#") for item in answer.get("Items", [])]
 
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
         answer = self.client.get_item(TableName=self.table, Key=_key(pk, sk), ConsistentRead=True)
