@@ -221,3 +221,17 @@ def test_a_big_bundle_gets_its_variants_over_several_publishes_of_its_index(
     assert "articles/send-token/p2.png.480w.webp" in editor.site.objects
     assert editor.report(FOLDER + "index.md")["warnings"] == []
     assert editor.page("articles/send-token/index.html").count("srcset=") == 3
+
+
+def test_a_bundle_stops_making_variants_when_its_time_is_spent(
+    editor: Editor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(publishing, "MAX_BUNDLE_IMAGE_SECONDS", 0.0)  # spent at once
+    editor.upload(FOLDER + "a.png", png(700, 300))
+    editor.upload(FOLDER + "index.md", b"---\ntitle: Send\n---\n\n![a](a.png)\n")
+    assert "articles/send-token/a.png" in editor.site.objects
+    assert "articles/send-token/a.png.480w.webp" not in editor.site.objects
+    warning = editor.report(FOLDER + "index.md")["warnings"][0]["message"]
+    assert "or 0 s of work, per publish" in warning
+    assert editor.upload(FOLDER + "a.png", png(700, 300)).status == "published"  # its own event
+    assert "articles/send-token/a.png.480w.webp" in editor.site.objects

@@ -798,6 +798,7 @@ def _move_bundle(
     files, truncated = _bundle_files(ports.content, index_key)
     images: list[str] = []  # processed: their users are rendered again once, at the end
     deferred = 0
+    started = time.monotonic()
     for key, inside in files:
         problem = bundle_file_problem(inside)
         if problem is not None:
@@ -818,8 +819,9 @@ def _move_bundle(
                 report = status_report(key, "", "error", now, error=_TOO_LARGE)
             else:
                 target = _bundle_key(now_at, inside)
-                # Variants cost ~0.5-1 s an image: a bounded number per publish of the index.
-                budget = len(images) < MAX_BUNDLE_IMAGES
+                # Variants cost ~0.5-5 s an image: a bounded number and time per publish.
+                spent = time.monotonic() - started
+                budget = len(images) < MAX_BUNDLE_IMAGES and spent < MAX_BUNDLE_IMAGE_SECONDS
                 image = _image_problem(ports, writes, target, data, images, make=budget)
                 if image is None or image.serve_original:
                     writes.write(target, data, media_content_type(key), MEDIA_CACHE)
@@ -836,7 +838,8 @@ def _move_bundle(
     warnings: tuple[Problem, ...] = ()
     if deferred:
         message = (
-            f"{deferred} {_DEFERRED_WORDS} (at most {MAX_BUNDLE_IMAGES} are made per publish): "
+            f"{deferred} {_DEFERRED_WORDS} (at most {MAX_BUNDLE_IMAGES}, or "
+            f"{MAX_BUNDLE_IMAGE_SECONDS:.0f} s of work, per publish): "
             f"upload {index_key.rsplit('/', 1)[-1]} again to make the next ones"
         )
         warnings = (Problem(message),)
@@ -1116,8 +1119,11 @@ WEBP = "image/webp"
 # Articles rendered again when one image changes (the first ones in slug order; the others get
 # its srcset the next time they are rendered, as does every listing card showing it).
 MAX_IMAGE_USERS = 100
-# Images of a page bundle processed by one publish of its index (the rest: the next publish).
+# Images of a page bundle processed by one publish of its index (the rest: the next publish),
+# and the time after which it starts no more (a 50-megapixel PNG takes ~3-5 s): well inside the
+# function's 120 s timeout.
 MAX_BUNDLE_IMAGES = 40
+MAX_BUNDLE_IMAGE_SECONDS = 45.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
