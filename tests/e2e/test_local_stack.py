@@ -21,6 +21,7 @@ from chainpress.content import parse_source
 from chainpress.model import Article
 from chainpress.settings import SiteSettings
 from tests.e2e.conftest import SAMPLE, RunningStack
+from tests.support import images
 
 pytestmark = pytest.mark.e2e
 
@@ -306,7 +307,7 @@ def test_a_page_bundle_saved_in_the_watched_folder_is_served_with_its_image(
     # (in whatever order), the article is Chinese and its image resolves beside it.
     tag = uuid.uuid4().hex[:8]
     folder: Path = local_stack.content_dir / "articles" / "e2e" / f"bundle-{tag}"
-    png = b"\x89PNG\r\n\x1a\n" + tag.encode()
+    png = images.png(1000, 500) + tag.encode()  # a real image (unique bytes after its end)
     folder.mkdir(parents=True)
     (folder / "diagram.png").write_bytes(png)
     (folder / "index.md").write_text(
@@ -321,6 +322,13 @@ def test_a_page_bundle_saved_in_the_watched_folder_is_served_with_its_image(
     page = local_stack.get(url).text
     assert '<html lang="zh">' in page
     assert '<img src="./diagram.png"' in page
+    # Its WebP variants are served beside it, and the page (rendered again when the image was
+    # processed, whichever arrived first) gives its size and srcset.
+    variant = local_stack.get(url + "diagram.png.480w.webp")
+    assert (variant.status, variant.headers["Content-Type"]) == (200, "image/webp")
+    srcset = f"{quote(url)}diagram.png.480w.webp 480w, {quote(url)}diagram.png.960w.webp 960w"
+    wait_for(lambda: srcset in local_stack.get(url).text, 3 * DEADLINE, "srcset")
+    assert 'width="1000" height="500" srcset=' in local_stack.get(url).text
     assert '<time datetime="2001-01-01">2001-01-01</time>' in page
     status = report(local_stack, f"articles/e2e/bundle-{tag}/index.md")
     assert status is not None
@@ -331,3 +339,5 @@ def test_a_page_bundle_saved_in_the_watched_folder_is_served_with_its_image(
     folder.rmdir()
     wait_for(lambda: local_stack.get(url).status == 404, 3 * DEADLINE, "page gone")
     wait_for(lambda: local_stack.get(url + "diagram.png").status == 404, 3 * DEADLINE, "image")
+    variant_path = url + "diagram.png.480w.webp"
+    wait_for(lambda: local_stack.get(variant_path).status == 404, 3 * DEADLINE, "variant")

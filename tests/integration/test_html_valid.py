@@ -12,6 +12,7 @@ import datetime as dt
 from pathlib import Path
 
 from chainpress_dev import cli
+from tests.support.images import png
 from tests.support.paths import ROOT
 from tests.support.vnu import html_errors
 
@@ -34,4 +35,28 @@ def test_every_page_of_the_sample_site_is_valid_html(tmp_path: Path) -> None:
 def test_every_page_of_the_real_style_corpus_is_valid_html(tmp_path: Path) -> None:
     pages = exported_pages(ROOT / "tests" / "data" / "corpus", tmp_path / "site")
     assert sum(1 for p in pages if p.parts[-3] == "articles") >= 10
+    assert html_errors(pages) == []
+
+
+def test_pages_with_responsive_images_are_valid_html(tmp_path: Path) -> None:
+    # srcset/sizes/width/height on a body image (Markdown and raw HTML), the cover on the
+    # article page, and the cards' covers on listings.
+    content = tmp_path / "content"
+    (content / "media").mkdir(parents=True)
+    (content / "media" / "chart.png").write_bytes(png(1200, 600))
+    bundle = content / "articles" / "guide"
+    bundle.mkdir(parents=True)
+    (bundle / "wide.png").write_bytes(png(2000, 900))
+    (bundle / "index.md").write_text(
+        "---\ntitle: Guide\ndate: 2025-01-02\ncategory: blockchain\ncover: wide.png\n---\n\n"
+        '![Chart](/media/chart.png)\n\n<img src="wide.png" alt="Wide">\n',
+        encoding="utf-8",
+    )
+    pages = exported_pages(content, tmp_path / "site")
+    article = (tmp_path / "site" / "articles" / "guide" / "index.html").read_text()
+    assert article.count("srcset=") == 3
+    home = (tmp_path / "site" / "index.html").read_text()
+    assert 'class="card-cover"' in home
+    assert "/articles/guide/wide.png.1600w.webp 1600w" in home
+    assert (tmp_path / "site" / "media" / "chart.png.960w.webp").is_file()
     assert html_errors(pages) == []

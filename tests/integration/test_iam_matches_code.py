@@ -27,6 +27,7 @@ from functions.trending import app as trending_app
 from functions.views import app as views_app
 from tests.support.aws import create_distribution, create_stack
 from tests.support.events import load_event
+from tests.support.images import png
 from tests.support.lambda_context import Context
 from tests.support.paths import ROOT
 from tests.support.rerender import work_queue
@@ -189,7 +190,9 @@ def publish_scenario(stack: Stack) -> Callable[[], None]:
         deliver(stack.s3_event("s3_settings_put.json", "site.yaml", b"name: Test\n"), Context())
         theme = b"{% extends 'base.html' %}"
         deliver(stack.s3_event("s3_article_put.json", "theme/404.html", theme), Context())
-        deliver(stack.s3_event("s3_media_put.json", "media/chart.png", b"\x89PNG"), Context())
+        # A real image: its WebP variants and record are written (and its users read).
+        chart = png(1000, 500)
+        deliver(stack.s3_event("s3_media_put.json", "media/chart.png", chart), Context())
         key = "articles/2024/链圈 news.md"
         deliver(stack.s3_event("s3_article_put.json", key, article("A", "2024-05-01")), Context())
         other = article("B", "2024-05-02", "aliases: [/old/b/]\n")

@@ -24,13 +24,14 @@ from chainpress.ports import CACHE_ARTICLE
 from functions.publish import app
 from tests.support.aws import create_stack
 from tests.support.events import load_event
+from tests.support.images import png
 from tests.support.lambda_context import Context
 
 KEY = "articles/2022/链圈 news.md"  # the sample event's key, once decoded
 SLUG = "链圈-news"
 PAGE = f"articles/{SLUG}/index.html"
 CHART = "media/2022/链圈-chart.png"
-PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64)
+PNG = png(24, 16)  # a real image: small, so it gets no variants (its size is recorded)
 
 ARTICLE = """---
 title: 链圈快讯：比特币现货 ETF 获批

@@ -882,6 +882,8 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
             "dynamodb:Query",
             "dynamodb:PutItem",
             "dynamodb:DeleteItem",
+            # The images an article shows (imageuse# items).
+            "dynamodb:BatchWriteItem",
             # Pending CDN paths of edited articles (only partition cdn#pending).
             "dynamodb:UpdateItem",
         },

@@ -12,6 +12,7 @@ from chainpress.model import pad_sequencer
 from chainpress.publishing import PublishPorts, SourceEvent, publish_event
 from chainpress_dev.local.cdn import behaviour_headers, headers_for
 from chainpress_dev.memory import InMemoryArticleStore, InMemoryContentSource, InMemorySiteWriter
+from tests.support.images import png
 from tests.support.template import template
 
 ACTIVE = ["x.html", "x.htm", "x.xhtml", "x.xht", "x.xml", "x.xsl", "x.js", "x.mjs", "feed.rss"]
@@ -55,7 +56,7 @@ def test_uploaded_media_are_stored_with_their_disposition() -> None:
     script = b"<script>document.title='pwned'</script>"
     assert publish(content, ports, "media/x.html", script) == "published"
     assert publish(content, ports, "media/x.svg", b"<svg onload='alert(1)'/>") == "published"
-    assert publish(content, ports, "media/x.png", b"\x89PNG") == "published"
+    assert publish(content, ports, "media/x.png", png()) == "published"
     assert site.objects["media/x.html"].disposition == "attachment"
     assert site.objects["media/x.svg"].disposition == ""
     assert site.objects["media/x.png"].disposition == ""
@@ -124,7 +125,7 @@ def test_bundle_files_of_active_types_are_attachments() -> None:
     index = b"---\ntitle: Post\ndate: 2024-05-01\n---\n\n![chart](chart.svg)\n"
     assert publish(content, ports, "articles/post/index.md", index) == "published"
     assert publish(content, ports, "articles/post/page.html", b"<script>x</script>") == "published"
-    assert publish(content, ports, "articles/post/photo.png", b"\x89PNG") == "published"
+    assert publish(content, ports, "articles/post/photo.png", png()) == "published"
     assert site.objects["articles/post/chart.svg"].disposition == "attachment"
     assert site.objects["articles/post/page.html"].disposition == "attachment"
     assert site.objects["articles/post/photo.png"].disposition == ""

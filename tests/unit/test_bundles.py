@@ -24,9 +24,10 @@ from chainpress_dev.memory import (
     InMemoryHotLists,
     InMemorySiteWriter,
 )
+from tests.support.images import png
 
 NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
-PNG = b"\x89PNG\r\n\x1a\nfake"
+PNG = png(16, 16)  # a real image (bytes appended after its end still decode)
 FOLDER = "articles/tutorials/send-token/"
 
 

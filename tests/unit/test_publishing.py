@@ -25,6 +25,7 @@ from chainpress.publishing import (
 )
 from chainpress.site import load_site
 from chainpress_dev.memory import InMemoryArticleStore, InMemoryContentSource, InMemorySiteWriter
+from tests.support import images
 
 NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -405,7 +406,7 @@ def test_late_write_of_an_older_event_is_caught_up(site: Site) -> None:
 
 
 def test_media_is_copied_with_its_type_and_removed_with_its_source(site: Site) -> None:
-    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+    png = images.png(32, 32)  # small: no variants, its size is recorded
     outcome = site.upload("media/2022/链圈.png", png)
     assert outcome.status == "published"
     assert outcome.url == "/media/2022/链圈.png"

@@ -66,6 +66,7 @@ from chainpress.publishing import (
     write_article_page,
 )
 from chainpress.rebuilding import RebuildPorts, RebuildReport, rebuild_all
+from chainpress.responsive import ImageInfo, is_image_key, variant_key
 from chainpress.settings import SETTINGS_KEY, SettingsError, SiteSettings
 from chainpress.site import load_site
 from chainpress.trending import HOT_PAGE_KEY
@@ -380,9 +381,9 @@ def build_site(
     keys = {key for key, _ in sources}
     for key, path in sources:
         if key.startswith("media/"):
-            writer.write(key, path.read_bytes(), media_content_type(key), MEDIA_CACHE)
+            _copy_image_or_file(store, writer, key, key, path.read_bytes(), result)
         elif route(key) == "bundle":
-            _bundle_file(key, path, keys, published, writer, result)
+            _bundle_file(key, path, keys, published, writer, result, store)
 
     pages = sum(store.head(name).pages + 3 for name in store.listings())
     render = Progress("render", pages + result.articles, stream)
@@ -434,6 +435,7 @@ def _bundle_file(
     published: dict[str, Article],
     writer: FolderSiteWriter,
     result: BuildResult,
+    store: InMemoryArticleStore,
 ) -> None:
     """Copy a page bundle's file under its article (as the publish function does)."""
     owner = next(((i, inside) for i, inside in bundle_owners(key) if i in keys), None)
@@ -446,7 +448,36 @@ def _bundle_file(
         result.errors.append(f"{key}: {problem}")
         return
     target = f"articles/{article.slug}/{owner[1]}"
-    writer.write(target, path.read_bytes(), media_content_type(key), MEDIA_CACHE)
+    _copy_image_or_file(store, writer, key, target, path.read_bytes(), result)
+
+
+def _copy_image_or_file(
+    store: InMemoryArticleStore,
+    writer: FolderSiteWriter,
+    key: str,
+    target: str,
+    data: bytes,
+    result: BuildResult,
+) -> None:
+    """Copy a media or bundle file to ``target``; an image also gets its WebP variants and
+    its record, as the publish function makes them, so pages get the same srcset."""
+    if is_image_key(target):
+        from chainpress.images import ImageError, process_image
+
+        try:
+            image = process_image(data)
+        except ImageError as exc:
+            if not exc.serve_original:  # too large: not copied
+                result.errors.append(f"{key}: {exc.message}")
+                return
+            result.warnings.append(f"{key}: {exc.message}")  # copied as it is
+        else:
+            for variant in image.variants:
+                name = variant_key(target, variant.width)
+                writer.write(name, variant.data, "image/webp", MEDIA_CACHE)
+            widths = tuple(variant.width for variant in image.variants)
+            store.put_image(ImageInfo(target, image.width, image.height, widths))
+    writer.write(target, data, media_content_type(key), MEDIA_CACHE)
 
 
 def _build(args: argparse.Namespace) -> int:

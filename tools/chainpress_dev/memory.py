@@ -53,6 +53,7 @@ from chainpress.ports import (
     SourceState,
     StaleEvent,
 )
+from chainpress.responsive import ImageInfo
 
 # DynamoDB returns at most 1 MB per Query/Scan page; an article record or listing member is
 # about 1.1 KB, so a page holds about this many of them.
@@ -193,6 +194,8 @@ class InMemoryArticleStore:
         self.index_keys: dict[str, list[str]] = {}
         self.related_by: dict[str, list[str]] = {}  # target slug -> linking slugs, sorted
         self.relinks: dict[str, str] = {}
+        self.images: dict[str, ImageInfo] = {}
+        self.image_uses: dict[str, set[str]] = {}
         self.site = SiteSource()
         # DynamoDB requests DynamoArticleStore would send for the same port calls, by API.
         self.calls: collections.Counter[str] = collections.Counter()
@@ -206,6 +209,30 @@ class InMemoryArticleStore:
         linking = sum(len(r) for r in self.related_by.values())
         records = len(self.articles) + len(self.sources) + len(self.head_of)
         return records + members + bounds + entries + linking
+
+    # -- responsive images (image#<key> and imageuse#<key> items) --------------------------
+    def get_images(self, keys: Sequence[str]) -> dict[str, ImageInfo]:
+        wanted = list(dict.fromkeys(keys))
+        self.calls["BatchGetItem"] += math.ceil(len(wanted) / BATCH_GET_KEYS)
+        return {k: self.images[k] for k in wanted if k in self.images}
+
+    def put_image(self, info: ImageInfo) -> None:
+        self.calls["PutItem"] += 1
+        self.images[info.key] = info
+
+    def delete_image(self, key: str) -> None:
+        self.calls["DeleteItem"] += 1
+        self.images.pop(key, None)
+
+    def add_image_users(self, slug: str, keys: Sequence[str]) -> None:
+        wanted = list(dict.fromkeys(keys))
+        self.calls["BatchWriteItem"] += math.ceil(len(wanted) / 25)
+        for key in wanted:
+            self.image_uses.setdefault(key, set()).add(slug)
+
+    def image_users(self, key: str, limit: int) -> list[str]:
+        self.calls["Query"] += 1
+        return sorted(self.image_uses.get(key, ()))[:limit]
 
     def get_article(self, slug: str) -> Article | None:
         self.calls["GetItem"] += 1

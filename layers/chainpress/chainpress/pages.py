@@ -104,6 +104,7 @@ from chainpress.ports import (
     SiteWriter,
 )
 from chainpress.render import Theme, absolute_url, archive_path, href, sitemap_tags_path
+from chainpress.responsive import ImageInfo, cover_key
 from chainpress.settings import Category, SiteSettings
 
 __all__ = [
@@ -825,6 +826,13 @@ def _feed_path(listing: str) -> str | None:
     return f"/{listing}/feed.xml" if listing.startswith("category/") else None
 
 
+def _covers(ctx: BuildContext, articles: Sequence[Article]) -> dict[str, ImageInfo]:
+    """The records of the cards' cover images: one batched read per page (none without
+    covers). A cover processed after the page was rendered shows as uploaded until then."""
+    keys = [k for k in dict.fromkeys(cover_key(a.cover) for a in articles) if k is not None]
+    return ctx.store.get_images(keys) if keys else {}
+
+
 def _listing(ctx: BuildContext, listing: str, number: int) -> Output | None:
     reader = ctx.reader(listing)
     size = ctx.page_size
@@ -833,7 +841,12 @@ def _listing(ctx: BuildContext, listing: str, number: int) -> Output | None:
         newest = reader.tail(size)[::-1]
         if listing == HOME:
             return _html(
-                ctx.theme.home_page(articles=newest, pages=reader.pages, hot=ctx.hot_items())
+                ctx.theme.home_page(
+                    articles=newest,
+                    pages=reader.pages,
+                    hot=ctx.hot_items(),
+                    images=_covers(ctx, newest),
+                )
             )
         if reader.count == 0 and not _is_settings_category(ctx, listing):
             return None  # a tag (or unknown category) with no articles has no page
@@ -846,6 +859,7 @@ def _listing(ctx: BuildContext, listing: str, number: int) -> Output | None:
                 pages=reader.pages,
                 base_path=base,
                 feed_path=_feed_path(listing),
+                images=_covers(ctx, newest),
             )
         )
     if number > reader.pages:
@@ -860,6 +874,7 @@ def _listing(ctx: BuildContext, listing: str, number: int) -> Output | None:
             pages=reader.pages,
             base_path=base,
             feed_path=_feed_path(listing),
+            images=_covers(ctx, shown),
         )
     )
 

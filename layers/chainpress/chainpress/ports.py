@@ -11,6 +11,7 @@ from typing import Protocol
 
 from chainpress.model import Article, Problem
 from chainpress.paging import DEFAULT_PAGING, IndexEntry, ListingHead, Paging
+from chainpress.responsive import ImageInfo
 
 HTML = "text/html; charset=utf-8"
 # Listings, home, feeds, sitemaps, the hot page: a short shared-cache lifetime instead of CDN
@@ -231,6 +232,24 @@ class ArticleStore(Protocol):
         ``total`` of a parallel scan, from ``cursor``: the article records and listing heads it
         read. An item's segment follows from its partition key, so a listing's members all fall
         in one."""
+        ...
+
+    # -- responsive images (chainpress.responsive; items image#<site key>, imageuse#<site key>)
+    def get_images(self, keys: Sequence[str]) -> dict[str, ImageInfo]:
+        """The records of the processed images among site keys ``keys`` (one batched,
+        consistent read per 100 keys)."""
+        ...
+
+    def put_image(self, info: ImageInfo) -> None: ...
+
+    def delete_image(self, key: str) -> None: ...
+
+    def add_image_users(self, slug: str, keys: Sequence[str]) -> None:
+        """Record that article ``slug`` shows the images ``keys`` (idempotent; batched)."""
+        ...
+
+    def image_users(self, key: str, limit: int) -> list[str]:
+        """Slugs of articles recorded as showing image ``key`` (consistent; at most ``limit``)."""
         ...
 
 

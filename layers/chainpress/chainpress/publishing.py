@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import hashlib
 import html
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -60,6 +61,16 @@ from chainpress.ports import (
 )
 from chainpress.preview import CACHE_PREVIEW, PreviewSigner, expires_of, preview_key, preview_page
 from chainpress.render import Theme, href
+from chainpress.responsive import (
+    WIDTHS,
+    ImageInfo,
+    cover_key,
+    image_keys,
+    is_image_key,
+    is_variant_key,
+    responsive_html,
+    variant_key,
+)
 from chainpress.retry import backoff_delay
 from chainpress.settings import SETTINGS_KEY, SettingsError, SiteSettings
 from chainpress.site import load_site
@@ -240,14 +251,26 @@ def render_article_page(theme: Theme, store: ArticleStore, article: Article, bod
     newer = store.oldest(listing, 1, after=article.sort_key)
     found = store.get_articles(article.related) if article.related else {}
     related = [found[s] for s in article.related if s in found and found[s].is_listed]
+    keys = article_image_keys(article, body_html)
+    images = store.get_images(keys) if keys else {}
     return theme.article_page(
         article,
-        body_html,
+        responsive_html(body_html, article.url, images),
         previous=older[0] if older else None,
         next=newer[0] if newer else None,
         related=related,
         translations=translations_of(store, article),
+        images=images,
     )
+
+
+def article_image_keys(article: Article, body_html: str) -> list[str]:
+    """Site keys of the local images an article page shows (its body's, then its cover)."""
+    keys = image_keys(body_html, article.url)
+    cover = cover_key(article.cover)
+    if cover is not None and cover not in keys:
+        keys.append(cover)
+    return keys
 
 
 def translations_of(store: ArticleStore, article: Article) -> list[Article]:
@@ -645,6 +668,11 @@ def _article(
         writes.delete(body_key(retired.slug))
     if article.status in ("live", "scheduled"):
         writes.write(body_key(article.slug), parsed.body.html.encode("utf-8"), HTML, CACHE_ARTICLE)
+        # Before the page reads the images' records: an image processed meanwhile finds this
+        # article among its users and renders it again (see "Responsive images" below).
+        image_users = article_image_keys(article, parsed.body.html)
+        if image_users:
+            store.add_image_users(article.slug, image_users)
     else:
         writes.delete(body_key(article.slug))
     if article.status == "live":
@@ -658,7 +686,9 @@ def _article(
         new_aliases = set()
     for key in sorted(old_aliases - new_aliases):
         writes.delete(key)
-    if bundle_folder(record.key) is not None and (was_at != now_at or redelivered):
+    if bundle_folder(record.key) is not None and (
+        was_at != now_at or redelivered or _images_deferred(ports, record.key, now_at)
+    ):
         # The bundle's files follow the article (a retry re-copies them: writes are skipped
         # when the bytes are there already).
         warnings += _move_bundle(ports, writes, record.key, was_at, now_at, now)
@@ -873,6 +903,9 @@ def _move_bundle(
     """Publish the bundle's files under ``now_at`` (None: nowhere), remove them from ``was_at``
     when it moved, and tell each file's editor where it is; returns warnings for the index."""
     files, truncated = _bundle_files(ports.content, index_key)
+    images: list[str] = []  # processed: their users are rendered again once, at the end
+    deferred = 0
+    started = time.monotonic()
     for key, inside in files:
         problem = bundle_file_problem(inside)
         if problem is not None:
@@ -880,6 +913,8 @@ def _move_bundle(
             continue
         if was_at is not None and was_at != now_at:
             writes.delete(_bundle_key(was_at, inside))
+            if is_image_key(inside):
+                _drop_image(ports, writes, _bundle_key(was_at, inside))
         if now_at is None:
             pending = Problem(f"waiting for {index_key} to be published (it is not live)")
             report = status_report(key, "", "pending", now, warnings=[pending])
@@ -891,18 +926,39 @@ def _move_bundle(
                 report = status_report(key, "", "error", now, error=_TOO_LARGE)
             else:
                 target = _bundle_key(now_at, inside)
-                disposition = media_disposition(key, bundle=True)
-                writes.write(target, data, media_content_type(key), MEDIA_CACHE, disposition)
-                report = status_report(key, "", "published", now, url="/" + target)
+                # Variants cost ~0.5-5 s an image: a bounded number and time per publish.
+                spent = time.monotonic() - started
+                budget = len(images) < MAX_BUNDLE_IMAGES and spent < MAX_BUNDLE_IMAGE_SECONDS
+                image = _image_problem(ports, writes, target, data, images, make=budget)
+                if image is None or image.serve_original:
+                    disposition = media_disposition(key, bundle=True)
+                    writes.write(target, data, media_content_type(key), MEDIA_CACHE, disposition)
+                if image is _DEFERRED:
+                    deferred += 1
+                    report = status_report(key, "", "published", now, url="/" + target)
+                elif image is not None:
+                    url = "/" + target if image.serve_original else ""
+                    report = status_report(key, "", "error", now, url=url, error=image.message)
+                else:
+                    report = status_report(key, "", "published", now, url="/" + target)
         ports.content.write_status(key, report)
+    _rerender_users(ports, writes, images, now)
+    warnings: tuple[Problem, ...] = ()
+    if deferred:
+        message = (
+            f"{deferred} {_DEFERRED_WORDS} (at most {MAX_BUNDLE_IMAGES}, or "
+            f"{MAX_BUNDLE_IMAGE_SECONDS:.0f} s of work, per publish): "
+            f"upload {index_key.rsplit('/', 1)[-1]} again to make the next ones"
+        )
+        warnings = (Problem(message),)
     if not truncated:
-        return ()
+        return warnings
     folder = bundle_folder(index_key)
     message = (
         f"{folder} holds more than {MAX_BUNDLE_FILES:,} files: only the first "
         f"{MAX_BUNDLE_FILES:,} (in key order) were checked; move large sets of files to media/"
     )
-    return (Problem(message),)
+    return (*warnings, Problem(message))
 
 
 _TOO_LARGE = (
@@ -958,20 +1014,34 @@ def _bundle_file(record: SourceEvent, ports: PublishPorts, now: dt.datetime) -> 
             key=key, route="bundle", status="error", error=problem, errors=(Problem(problem),)
         )
     target = _bundle_key(article.slug, inside)
+    images: list[str] = []
+    error = ""
     if data is None:
         writes.delete(target)
         status, url = "removed", ""
+        if is_image_key(target):
+            images += _drop_image(ports, writes, target)
     else:
-        disposition = media_disposition(key, bundle=True)
-        writes.write(target, data, media_content_type(key), MEDIA_CACHE, disposition)
         status, url = "published", "/" + target
-    _report(ports, record, now, status, url=url)
+        image = _image_problem(ports, writes, target, data, images)
+        if image is None or image.serve_original:
+            disposition = media_disposition(key, bundle=True)
+            writes.write(target, data, media_content_type(key), MEDIA_CACHE, disposition)
+        else:
+            writes.delete(target)
+            url = ""
+        if image is not None:
+            status, error = "error", image.message
+    _rerender_users(ports, writes, images, now)
+    _report(ports, record, now, status, url=url, error=error)
     return PublishOutcome(
         key=key,
         route="bundle",
         status=status,
         slug=article.slug,
         url=url,
+        error=error,
+        errors=(Problem(error),) if error else (),
         written=tuple(writes.written),
         deleted=tuple(writes.deleted),
     )
@@ -1001,21 +1071,35 @@ def _media(
     status = "removed" if record.kind == "removed" else "published"
     _commit_source(ports, state, _state(record, status))
     writes = _Writes(ports.site)
+    images: list[str] = []
+    error = ""
     if record.kind == "removed":
         writes.delete(record.key)
         url = ""
+        if is_image_key(record.key):
+            images += _drop_image(ports, writes, record.key)
     else:
         data = ports.content.read(record.key, record.version_id or None)
-        content_type = media_content_type(record.key)
-        disposition = media_disposition(record.key)
-        writes.write(record.key, data, content_type, MEDIA_CACHE, disposition)
         url = "/" + record.key
-    _report(ports, record, now, status, url=url)
+        image = _image_problem(ports, writes, record.key, data, images)
+        if image is None or image.serve_original:
+            disposition = media_disposition(record.key)
+            writes.write(record.key, data, media_content_type(record.key), MEDIA_CACHE, disposition)
+        else:
+            writes.delete(record.key)
+            url = ""
+        if image is not None:
+            status, error = "error", image.message
+            _commit_source(ports, _state(record, "published"), _state(record, status, error=error))
+    _rerender_users(ports, writes, images, now)
+    _report(ports, record, now, status, url=url, error=error)
     return PublishOutcome(
         key=record.key,
         route="media",
         status=status,
         url=url,
+        error=error,
+        errors=(Problem(error),) if error else (),
         written=tuple(writes.written),
         deleted=tuple(writes.deleted),
     )
@@ -1175,3 +1259,114 @@ def _check_override(store: ArticleStore, name: str, text: str) -> None:
     except Exception as exc:  # any failure of untrusted template code is bad input
         line = getattr(exc, "lineno", None)
         raise _BadInput(f"theme/{name}: {type(exc).__name__}: {exc}", line) from exc
+
+
+# -- responsive images ----------------------------------------------------------------------------
+#
+# Level-triggered, whichever comes first. An article publish records the images its page shows
+# (``imageuse#<key>`` items) and THEN renders, reading the images' records; an image's
+# processing writes its record and THEN reads its users and renders each live one again. With
+# consistent reads, at least one side sees the other's write, so a page never stays without the
+# srcset of an image that was processed. Replacing or deleting an image renders its users too.
+
+WEBP = "image/webp"
+# Articles rendered again when one image changes (the first ones in slug order; the others get
+# its srcset the next time they are rendered, as does every listing card showing it).
+MAX_IMAGE_USERS = 100
+# Images of a page bundle processed by one publish of its index (the rest: the next publish),
+# and the time after which it starts no more (a 50-megapixel PNG takes ~3-5 s): well inside the
+# function's 120 s timeout.
+MAX_BUNDLE_IMAGES = 40
+MAX_BUNDLE_IMAGE_SECONDS = 45.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _ImageProblem:
+    message: str
+    serve_original: bool
+
+
+_DEFERRED = _ImageProblem("", serve_original=True)  # not processed in this publish (budget)
+_DEFERRED_WORDS = "images of the bundle are published as uploaded, without resized variants yet"
+
+
+def _images_deferred(ports: PublishPorts, index_key: str, slug: str | None) -> bool:
+    """Images of the bundle published under ``slug`` that have no record yet (left by a
+    publish that reached MAX_BUNDLE_IMAGES, or refused): this publish of the index makes the
+    next ones. One listing and one batched read."""
+    if slug is None:
+        return False
+    files, _ = _bundle_files(ports.content, index_key)
+    keys = [_bundle_key(slug, inside) for _, inside in files if is_image_key(inside)]
+    return bool(keys) and len(ports.store.get_images(keys)) < len(keys)
+
+
+def _image_problem(
+    ports: PublishPorts,
+    writes: _Writes,
+    key: str,
+    data: bytes,
+    processed: list[str],
+    *,
+    make: bool = True,
+) -> _ImageProblem | None:
+    """Make the WebP variants of the image published at site key ``key`` (not of other files)
+    and record its size; the key is added to ``processed`` when its record changed. Returns
+    the problem for the report: the original is then served only if that is safe. With
+    ``make`` False an image not processed yet is left for later (``_DEFERRED``)."""
+    if is_variant_key(key):
+        name = key.rsplit("/", 1)[-1]
+        message = f"{name}: names ending in .<width>w.webp are kept for the resized variants"
+        return _ImageProblem(message, serve_original=False)
+    if not is_image_key(key):
+        return None
+    from chainpress.images import ImageError, process_image  # Pillow: only where images are made
+
+    digest = hashlib.sha256(data).hexdigest()
+    known = ports.store.get_images([key]).get(key)
+    if known is not None and known.sha256 == digest:
+        return None  # the same bytes again (a retry, a re-delivered event): already done
+    if not make:
+        return _DEFERRED
+    try:
+        result = process_image(data)
+    except ImageError as exc:
+        processed += _drop_image(ports, writes, key)
+        return _ImageProblem(exc.message, exc.serve_original)
+    made = {variant.width for variant in result.variants}
+    for variant in result.variants:
+        writes.write(variant_key(key, variant.width), variant.data, WEBP, MEDIA_CACHE)
+    for width in WIDTHS:
+        if width not in made:
+            writes.delete(variant_key(key, width))
+    info = ImageInfo(key, result.width, result.height, tuple(sorted(made)), digest)
+    ports.store.put_image(info)
+    processed.append(key)
+    return None
+
+
+def _drop_image(ports: PublishPorts, writes: _Writes, key: str) -> list[str]:
+    """Forget the image at site key ``key`` (record first, then its variants); returns [key]
+    when it had a record (its users must be rendered again)."""
+    had = bool(ports.store.get_images([key]))
+    if had:
+        ports.store.delete_image(key)
+    for width in WIDTHS:
+        writes.delete(variant_key(key, width))
+    return [key] if had else []
+
+
+def _rerender_users(
+    ports: PublishPorts, writes: _Writes, keys: Sequence[str], now: dt.datetime
+) -> None:
+    """Render again, once each, the live articles that show any of the images ``keys``."""
+    slugs: dict[str, None] = {}
+    for key in dict.fromkeys(keys):
+        slugs.update(dict.fromkeys(ports.store.image_users(key, MAX_IMAGE_USERS)))
+    if not slugs:
+        return
+    _, theme = load_site(ports.store.get_site())
+    site = _cdn_guarded(ports, now)
+    for article in ports.store.get_articles(list(slugs)).values():
+        if article.is_listed and write_article_page(site, theme, ports.store, article):
+            writes.written.append(page_key(article.slug))

@@ -22,10 +22,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import ChoiceLoader, DictLoader, PackageLoader, StrictUndefined, Template
 from jinja2.sandbox import SandboxedEnvironment
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from chainpress.model import Article, article_path, format_time, tag_key
 from chainpress.ports import HotItem
+from chainpress.responsive import CARD_SIZES, SIZES, ImageInfo, cover_key, srcset
 from chainpress.settings import Category, SiteSettings
 
 __all__ = [
@@ -253,6 +254,7 @@ class Theme:
             site=settings,
             static=static_url,
             format_date=self._date,
+            cover_img=self._cover_img,
             # The page's words and language: the site's, except on an article page in another
             # language (its context shadows these; macros imported without context use these).
             t=self.labels(settings.language),
@@ -324,6 +326,25 @@ class Theme:
     def _cover(self, article: Article) -> str:
         return absolute_url(self.settings, article.cover) if article.cover else ""
 
+    def _cover_img(
+        self, article: Article, images: Mapping[str, ImageInfo], lazy: bool = True
+    ) -> Markup:
+        """The ``<img>`` of an article's cover (empty without one): with ``width``/``height``
+        and, when it has variants, ``srcset``/``sizes`` once the image has been processed."""
+        if not article.cover:
+            return Markup("")
+        key = cover_key(article.cover)
+        info = images.get(key) if key is not None else None
+        attrs = {"src": self._cover(article), "alt": ""}
+        if lazy:
+            attrs.update(loading="lazy", decoding="async")
+        if info is not None and info.width > 0 and info.height > 0:
+            attrs.update(width=str(info.width), height=str(info.height))
+            if info.variants:
+                attrs.update(srcset=srcset(info), sizes=CARD_SIZES if lazy else SIZES)
+        text = " ".join(f'{name}="{escape(value)}"' for name, value in attrs.items())
+        return Markup(f"<img {text}>")  # noqa: S704 - every value is escaped
+
     def _article_jsonld(self, article: Article, canonical: str, cover: str) -> Markup:
         settings = self.settings
         publisher = {"@type": "Organization", "name": settings.name, "url": settings.base_url + "/"}
@@ -365,6 +386,7 @@ class Theme:
         next: Article | None,  # shadows the builtin: the agreed keyword
         related: Sequence[Article],
         translations: Sequence[Article] = (),
+        images: Mapping[str, ImageInfo] | None = None,
     ) -> str:
         """The article page. ``body_html`` is trusted: markdown.py has sanitised it.
 
@@ -399,6 +421,7 @@ class Theme:
             description=article.summary or self.settings.description,
             canonical=canonical,
             cover_url=cover,
+            images=dict(images or {}),
             jsonld=self._article_jsonld(article, canonical, cover),
             feeds=feeds,
         )
@@ -447,6 +470,7 @@ class Theme:
         base_path: str,
         feed_path: str | None = None,
         description: str = "",
+        images: Mapping[str, ImageInfo] | None = None,
     ) -> str:
         """One page of a listing (home, category or tag).
 
@@ -467,12 +491,21 @@ class Theme:
             canonical=absolute_url(self.settings, path),
             current_category=current,
             feeds=self._feeds(*([(title, feed_path)] if feed_path else [])),
+            images=dict(images or {}),
         )
 
-    def home_page(self, *, articles: Sequence[Article], pages: int, hot: Sequence[HotItem]) -> str:
+    def home_page(
+        self,
+        *,
+        articles: Sequence[Article],
+        pages: int,
+        hot: Sequence[HotItem],
+        images: Mapping[str, ImageInfo] | None = None,
+    ) -> str:
         return self._render(
             "home.html",
             articles=list(articles),
+            images=dict(images or {}),
             hot=self._hot_items(hot),
             pager=pagination(None, pages, "/"),
             canonical=absolute_url(self.settings, "/"),

@@ -24,6 +24,7 @@ from chainpress.ports import (
     SourceState,
     StaleEvent,
 )
+from chainpress.responsive import ImageInfo
 from chainpress.retry import backoff_delay
 
 # Cancellation reasons DynamoDB may lift on its own: another transaction held an item, or the
@@ -403,6 +404,57 @@ class DynamoArticleStore:
         self._transact(actions)
 
     # -- helpers -------------------------------------------------------------------------
+    # -- responsive images -------------------------------------------------------------
+    def get_images(self, keys: Sequence[str]) -> dict[str, ImageInfo]:
+        found: dict[str, ImageInfo] = {}
+        wanted = list(dict.fromkeys(keys))
+        for start in range(0, len(wanted), 100):
+            batch = [_key(f"image#{k}", "image") for k in wanted[start : start + 100]]
+            request: dict[str, Any] = {self.table: {"Keys": batch, "ConsistentRead": True}}
+            while request:
+                answer = self.client.batch_get_item(RequestItems=request)
+                for raw in answer["Responses"].get(self.table, []):
+                    item = _deser(raw)
+                    key = str(item["pk"]).removeprefix("image#")
+                    found[key] = ImageInfo.from_item(key, item)
+                request = answer.get("UnprocessedKeys") or {}
+        return found
+
+    def put_image(self, info: ImageInfo) -> None:
+        item = {"pk": f"image#{info.key}", "sk": "image", **info.to_item()}
+        self.client.put_item(TableName=self.table, Item=_ser(item))
+
+    def delete_image(self, key: str) -> None:
+        self.client.delete_item(TableName=self.table, Key=_key(f"image#{key}", "image"))
+
+    def add_image_users(self, slug: str, keys: Sequence[str]) -> None:
+        wanted = list(dict.fromkeys(keys))
+        for start in range(0, len(wanted), 25):
+            puts = [
+                {"PutRequest": {"Item": _key(f"imageuse#{k}", article_pk(slug))}}
+                for k in wanted[start : start + 25]
+            ]
+            request: dict[str, Any] = {self.table: puts}
+            for attempt in range(8):
+                answer = self.client.batch_write_item(RequestItems=request)
+                request = answer.get("UnprocessedItems") or {}
+                if not request:
+                    break
+                self.sleep(backoff_delay(attempt, base=_BACKOFF_BASE, cap=_BACKOFF_CAP))
+            else:
+                raise RuntimeError("BatchWriteItem left items unprocessed")
+
+    def image_users(self, key: str, limit: int) -> list[str]:
+        answer = self.client.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"imageuse#{key}"}},
+            ProjectionExpression="sk",
+            ConsistentRead=True,
+            Limit=limit,
+        )
+        return [str(item["sk"]["S"]).removeprefix("article#") for item in answer.get("Items", [])]
+
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
         answer = self.client.get_item(TableName=self.table, Key=_key(pk, sk), ConsistentRead=True)
         raw = answer.get("Item")
