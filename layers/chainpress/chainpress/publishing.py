@@ -47,7 +47,6 @@ from chainpress.ports import (
     ArticleConflict,
     ArticleStore,
     ContentSource,
-    HotItem,
     InvalidationQueue,
     Paging,
     SiteWriter,
@@ -56,10 +55,11 @@ from chainpress.ports import (
     StaleEvent,
     body_key,
 )
-from chainpress.render import Theme, href
+from chainpress.render import Theme, ThemeError, href
 from chainpress.retry import backoff_delay
 from chainpress.settings import SETTINGS_KEY, SettingsError, SiteSettings
 from chainpress.site import load_site
+from chainpress.themecheck import check_theme
 
 __all__ = [
     "MEDIA_CACHE",
@@ -584,6 +584,15 @@ def _article(
     # Where the bundle's files are published (a bundle index's article, while live or held).
     was_at = _placement(own_previous) or _placement(retired)
     now_at = _placement(article)
+    if article.status in ("live", "scheduled"):
+        # The page is rendered before anything is committed: a theme that cannot render it
+        # (an editor's template failing on this article, or over budget) is this upload's
+        # error report, and the live site and table stay as they were.
+        try:
+            render_article_page(theme, store, article, parsed.body.html)
+        except ThemeError as exc:
+            message = f"the site's theme cannot render this article's page: {exc.message}"
+            return _article_error(record, state, ports, now, [Problem(message)], warnings)
     redelivered = state == source
     if not (redelivered and previous == article and retired is None):
         try:
@@ -941,10 +950,11 @@ def _site(
         source = _state(record, "published")
         if name is None:
             _check_settings(text)
+            _check_settings_theme(ports, text, now)
             if state != source:
                 store.commit_site(source, yaml_text=text)
         else:
-            _check_override(store, name, text)
+            _check_override(ports, name, text, now)
             if state != source:
                 store.commit_site(source, theme_name=name, theme_text=text)
     except _BadInput as exc:
@@ -975,48 +985,28 @@ def _bundled_templates() -> frozenset[str]:
     return frozenset(Theme(SiteSettings()).env.list_templates())
 
 
-def _sample_article() -> Article:
-    when = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-    return Article(
-        slug="sample",
-        title="Sample",
-        date=when,
-        source_key="articles/sample.md",
-        content_hash="0",
-        author="Editor",
-        category="blockchain",
-        tags=("sample",),
-        summary="Sample.",
-        related=("sample",),
-        updated=when,
-    )
-
-
-def _check_override(store: ArticleStore, name: str, text: str) -> None:
+def _check_override(ports: PublishPorts, name: str, text: str, now: dt.datetime) -> None:
+    """An uploaded template must replace a bundled one, and the theme with it must render the
+    site's real pages (chainpress.themecheck) within budget."""
     if name not in _bundled_templates():
         known = ", ".join(sorted(_bundled_templates()))
         raise _BadInput(f"theme/{name} does not replace a theme template (one of: {known})")
-    site = store.get_site()
+    site = ports.store.get_site()
     settings, _ = load_site(site)
-    theme = Theme(settings, {**site.theme, name: text})
     try:
-        theme.env.compile(text, name=name)
-        # Render every page kind once: an override that compiles but fails at render time
-        # (an unknown variable, a sandbox violation) would otherwise take the site down.
-        sample = _sample_article()
-        theme.article_page(sample, "<p>x</p>", previous=sample, next=sample, related=[sample])
-        theme.listing_page(
-            title="x", path="/tag/x/", articles=[sample], page=1, pages=2, base_path="/tag/x/"
-        )
-        theme.home_page(articles=[sample], pages=2, hot=[])
-        hot = HotItem(sample.slug, sample.title, sample.url, sample.category, 1)
-        theme.hot_page(lists={"24h": [hot]})
-        theme.sitemap_page(categories=[(settings.categories[0], 1)], tags=[("Sample", "sample", 1)])
-        theme.sitemap_page(categories=[(settings.categories[0], None)], tags=[], tag_pages=2)
-        theme.sitemap_tags_page(tags=[("Sample", "sample")], page=1, pages=2)
-        theme.archive_page(months=[("2024-01", 1)])
-        theme.archive_month_page(label="2024-01", articles=[sample], page=1, pages=2)
-        theme.not_found_page()
-    except Exception as exc:  # any failure of untrusted template code is bad input
-        line = getattr(exc, "lineno", None)
-        raise _BadInput(f"theme/{name}: {type(exc).__name__}: {exc}", line) from exc
+        check_theme(ports.store, ports.site, settings, {**site.theme, name: text}, now)
+    except ThemeError as exc:
+        raise _BadInput(f"theme/{name} was not published: {exc.message}", exc.line) from exc
+
+
+def _check_settings_theme(ports: PublishPorts, text: str, now: dt.datetime) -> None:
+    """New settings must not break the current theme (a template reading
+    ``site.categories[8]`` and a site.yaml with two categories)."""
+    site = ports.store.get_site()
+    try:
+        check_theme(ports.store, ports.site, SiteSettings.from_yaml(text), site.theme, now)
+    except ThemeError as exc:
+        raise _BadInput(
+            "site.yaml was not published: the current theme cannot render the site with "
+            f"these settings: {exc.message}"
+        ) from exc

@@ -20,10 +20,17 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jinja2 import ChoiceLoader, DictLoader, PackageLoader, StrictUndefined, Template
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    PackageLoader,
+    StrictUndefined,
+    Template,
+    TemplateNotFound,
+)
 from markupsafe import Markup
 
+from chainpress.budget import RENDER_SECONDS, BudgetedSandbox, cpu_budget
 from chainpress.model import Article, article_path, format_time, tag_key
 from chainpress.ports import HotItem
 from chainpress.settings import Category, SiteSettings
@@ -32,6 +39,7 @@ __all__ = [
     "STATIC_TYPES",
     "TEMPLATES",
     "Theme",
+    "ThemeError",
     "absolute_url",
     "category_path",
     "format_date",
@@ -188,7 +196,59 @@ def static_url(name: str) -> str:
     return f"/static/{name}?v={_static_version(name)}"
 
 
-class _Sandbox(SandboxedEnvironment):
+class ThemeError(Exception):
+    """A page could not be rendered: an error in template code (an editor override's, as a
+    rule), or over the render budget (chainpress.budget). ``message`` names the template and
+    the problem, ``line`` is the template line when known; never longer than a few hundred
+    characters (a template's error may quote any value)."""
+
+    def __init__(self, message: str, template: str = "", line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.template = template
+        self.line = line
+
+
+_MAX_ERROR = 300  # characters of an exception's own text kept in a ThemeError
+
+
+def theme_error(page: str, exc: Exception) -> ThemeError:
+    """Which template (``theme/<name>`` for an override) and line failed, and why."""
+    template, line = "", getattr(exc, "lineno", None)
+    name = getattr(exc, "filename", None) or getattr(exc, "name", None)
+    if isinstance(name, str) and name.startswith("theme/"):
+        template = name
+    tb = exc.__traceback__
+    while tb is not None:  # the innermost template frame (Jinja rewrites them: file = template)
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.startswith("theme/") or filename.endswith(".html"):
+            template = filename if filename.startswith("theme/") else filename.rsplit("/", 1)[-1]
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    text = str(exc)
+    if len(text) > _MAX_ERROR:
+        text = text[:_MAX_ERROR] + "..."
+    where = template or page
+    at = f" (line {line})" if line else ""
+    return ThemeError(f"{where}{at}: {type(exc).__name__}: {text}", template, line)
+
+
+class _OverrideLoader(BaseLoader):
+    """The editor's overrides, named ``theme/<name>`` in tracebacks (hence in error reports)."""
+
+    def __init__(self, overrides: Mapping[str, str]) -> None:
+        self.overrides = overrides
+
+    def get_source(self, environment: Any, template: str) -> tuple[str, str | None, Any]:
+        if template not in self.overrides:
+            raise TemplateNotFound(template)
+        return self.overrides[template], f"theme/{template}", lambda: True
+
+    def list_templates(self) -> list[str]:
+        return sorted(self.overrides)
+
+
+class _Sandbox(BudgetedSandbox):
     """The sandbox, with a fast path for the plain records the theme passes to templates.
 
     For these types the stock check reduces to "no leading underscore" (they are none of the
@@ -229,7 +289,7 @@ class Theme:
         self.overrides = dict(overrides or {})
         self._labels: dict[str, dict[str, str]] = {}
         loader = ChoiceLoader(
-            [DictLoader(self.overrides), PackageLoader("chainpress", "theme/templates")]
+            [_OverrideLoader(self.overrides), PackageLoader("chainpress", "theme/templates")]
         )
         self.env = _Sandbox(
             loader=loader,
@@ -305,7 +365,13 @@ class Theme:
         context.setdefault("current_category", "")
         context.setdefault("feeds", [])
         context.setdefault("is_home", False)
-        return self._template(name).render(**context)
+        # Template code may be an editor's: bounded in CPU time and size, and whatever it
+        # raises is reported as a ThemeError naming the template and line.
+        try:
+            with cpu_budget(RENDER_SECONDS):
+                return self._template(name).render(**context)
+        except Exception as exc:
+            raise theme_error(name, exc) from exc
 
     def _feeds(self, *extra: tuple[str, str]) -> list[dict[str, str]]:
         feeds = [{"title": self.settings.name, "url": "/feed.xml"}]
