@@ -58,6 +58,9 @@ CHECK_SECONDS = 2.0
 MAX_TEXT = 16 * 2**20
 MAX_ITEMS = 1_000_000
 MAX_INT_BITS = 4096
+# Text and items one render may make in all (checked values and buffered output, counted as
+# made, never as freed): a loop making many values each under MAX_TEXT stops here.
+MAX_MADE = 64 * 2**20
 
 _DIGITS = re.compile(r"\d+")
 
@@ -68,7 +71,7 @@ class BudgetExceeded(Exception):
 
 class _State(threading.local):
     deadline: float | None = None  # process CPU time (time.process_time) the render must end by
-    timer: bool = False  # the SIGPROF timer is armed for this deadline
+    made: int = 0  # characters/items made under the current budget (see MAX_MADE)
 
 
 _state = _State()
@@ -105,6 +108,7 @@ def cpu_budget(seconds: float) -> Iterator[None]:
     if use_timer and outer is None:
         previous_handler = signal.signal(signal.SIGPROF, _on_timer)
     _state.deadline = deadline
+    outer_made, _state.made = _state.made, 0
     try:
         if use_timer:
             signal.setitimer(signal.ITIMER_PROF, max(deadline - now, 0.001))
@@ -113,6 +117,7 @@ def cpu_budget(seconds: float) -> Iterator[None]:
         if use_timer:
             signal.setitimer(signal.ITIMER_PROF, 0)
         _state.deadline = outer
+        _state.made += outer_made
         if use_timer and outer is not None:
             # Back to the outer budget's remaining time (fires at once if it has run out).
             signal.setitimer(signal.ITIMER_PROF, max(outer - time.process_time(), 0.001))
@@ -134,14 +139,25 @@ def _size(value: Any) -> int:
     return 0
 
 
-def check_value(value: Any) -> Any:
-    """``value`` if within the size budget, else BudgetExceeded."""
+def _made(size: int) -> None:
+    _state.made += size
+    if _state.made > MAX_MADE:
+        raise BudgetExceeded("made more text than its size budget allows")
+
+
+def check_value(value: Any, made: bool = True) -> Any:
+    """``value`` if within the size budget, else BudgetExceeded; ``made``: a new value (counted
+    towards MAX_MADE)."""
     if isinstance(value, (str, bytes)):
         if len(value) > MAX_TEXT:
             raise _too_big("a text")
+        if made:
+            _made(len(value))
     elif isinstance(value, (list, tuple, dict, set, frozenset)):
         if len(value) > MAX_ITEMS:
             raise _too_big("a sequence")
+        if made:
+            _made(len(value))
     elif isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
         raise _too_big("a number")
     return value
@@ -176,6 +192,9 @@ def _format_widths(fmt: str) -> None:
 
 def _check_format(fmt: str, args: Iterable[Any]) -> None:
     _format_widths(fmt)
+    args = list(args)
+    if any(_int(a) > MAX_TEXT for a in args):  # a width given as an argument ("%*d", "{:{}}")
+        raise _too_big("a format width")
     longest = max((_text_len(a) for a in args), default=0)
     fields = fmt.count("%") + fmt.count("{")
     if len(fmt) + fields * longest > MAX_TEXT:
@@ -245,7 +264,7 @@ def _check_call(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None
         if len(owner) + _size(args[0]) > MAX_ITEMS:
             raise _too_big(f"{type(owner).__name__}.{name}()")
     for value in (*args, *kwargs.values()):
-        check_value(value)
+        check_value(value, made=False)
 
 
 # Filters that can return much more than they are given: the size of what they would return.
@@ -304,8 +323,39 @@ def _bounded_join(parts: Iterable[Any], markup: bool) -> str:
     return "".join(texts)
 
 
+class _Buffer(list[Any]):
+    """The output buffer of a macro, block assignment, filter or call block: counted as it
+    fills (such output is joined only at the end, so it could grow past any page)."""
+
+    __slots__ = ("size",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.size = 0
+
+    def append(self, item: Any) -> None:
+        self._count(len(item) if isinstance(item, str) else 64)
+        super().append(item)
+
+    def extend(self, items: Iterable[Any]) -> None:
+        items = tuple(items)
+        self._count(sum(len(i) if isinstance(i, str) else 64 for i in items))
+        super().extend(items)
+
+    def _count(self, size: int) -> None:
+        check_time()
+        self.size += size
+        if self.size > MAX_TEXT:
+            raise _too_big("the output of a macro or block")
+        _made(size)
+
+
 class _BudgetCodeGenerator(CodeGenerator):
-    """Compiles ``~`` to a join that checks the size first."""
+    """Compiles ``~`` to a join that checks the size first, and output buffers to _Buffer."""
+
+    def buffer(self, frame: Frame) -> None:
+        frame.buffer = self.temporary_identifier()
+        self.writeline(f"{frame.buffer} = environment.output_buffer()")
 
     def visit_Concat(self, node: Concat, frame: Frame) -> None:
         if frame.eval_ctx.volatile:
@@ -330,6 +380,9 @@ class BudgetedSandbox(SandboxedEnvironment):
         super().__init__(*args, **kwargs)
         for name, func in list(self.filters.items()):
             self.filters[name] = _budgeted_filter(name, func)
+
+    def output_buffer(self) -> list[Any]:
+        return _Buffer()
 
     def bounded_join(self, parts: Iterable[Any], markup: bool) -> str:
         check_time()

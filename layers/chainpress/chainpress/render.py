@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import (
     BaseLoader,
+    BytecodeCache,
     ChoiceLoader,
     PackageLoader,
     StrictUndefined,
@@ -248,6 +249,27 @@ class _OverrideLoader(BaseLoader):
         return sorted(self.overrides)
 
 
+class _CompiledTemplates(BytecodeCache):
+    """Compiled templates shared by every Theme of the process, by template and source
+    checksum: a new Theme (new settings, an override checked) compiles only what changed."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, tuple[str | None, Any]] = {}
+
+    def load_bytecode(self, bucket: Any) -> None:
+        found = self._code.get(bucket.key)
+        if found is not None and found[0] == bucket.checksum:
+            bucket.code = found[1]
+
+    def dump_bytecode(self, bucket: Any) -> None:
+        if len(self._code) > 256:  # one entry per template name: only a flood of names
+            self._code.clear()
+        self._code[bucket.key] = (bucket.checksum, bucket.code)
+
+
+_COMPILED = _CompiledTemplates()
+
+
 class _Sandbox(BudgetedSandbox):
     """The sandbox, with a fast path for the plain records the theme passes to templates.
 
@@ -299,6 +321,7 @@ class Theme:
             lstrip_blocks=True,
             # Templates never change under a Theme: skip the per-render up-to-date check.
             auto_reload=False,
+            bytecode_cache=_COMPILED,
         )
         self.env.filters.update(
             date=self._date,
