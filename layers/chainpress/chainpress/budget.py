@@ -31,8 +31,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sized
 from typing import Any
 
+from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, Frame
-from jinja2.nodes import Concat
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, soft_str
@@ -357,7 +357,7 @@ class _BudgetCodeGenerator(CodeGenerator):
         frame.buffer = self.temporary_identifier()
         self.writeline(f"{frame.buffer} = environment.output_buffer()")
 
-    def visit_Concat(self, node: Concat, frame: Frame) -> None:
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
         if frame.eval_ctx.volatile:
             markup = "context.eval_ctx.volatile"
         else:
@@ -380,6 +380,21 @@ class BudgetedSandbox(SandboxedEnvironment):
         super().__init__(*args, **kwargs)
         for name, func in list(self.filters.items()):
             self.filters[name] = _budgeted_filter(name, func)
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        # Every {% for %} iterates through bounded_iter: the deadline is checked in loops whose
+        # body makes no call (the timer does it too, but only on the main thread).
+        tree = super()._parse(source, name, filename)
+        for loop in tree.find_all(nodes.For):
+            attribute = nodes.EnvironmentAttribute("bounded_iter")
+            loop.iter = nodes.Call(attribute, [loop.iter], [], None, None, lineno=loop.lineno)
+        return tree
+
+    def bounded_iter(self, iterable: Iterable[Any]) -> Iterator[Any]:
+        for count, item in enumerate(iterable):
+            if not count & 1023:
+                check_time()
+            yield item
 
     def output_buffer(self) -> list[Any]:
         return _Buffer()
