@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import re
 import signal
 import threading
@@ -71,6 +72,7 @@ class BudgetExceeded(Exception):
 
 class _State(threading.local):
     deadline: float | None = None  # process CPU time (time.process_time) the render must end by
+    polled: float | None = None  # the deadline when no timer enforces it (checked by hooks)
     made: int = 0  # characters/items made under the current budget (see MAX_MADE)
 
 
@@ -92,7 +94,7 @@ def _on_timer(signum: int, frame: object) -> None:
 
 def check_time() -> None:
     """Raise when the current budget's deadline has passed (hooks call it; cheap)."""
-    deadline = _state.deadline
+    deadline = _state.polled
     if deadline is not None and time.process_time() > deadline:
         _expired()
 
@@ -108,6 +110,7 @@ def cpu_budget(seconds: float) -> Iterator[None]:
     if use_timer and outer is None:
         previous_handler = signal.signal(signal.SIGPROF, _on_timer)
     _state.deadline = deadline
+    outer_polled, _state.polled = _state.polled, (None if use_timer else deadline)
     outer_made, _state.made = _state.made, 0
     try:
         if use_timer:
@@ -117,6 +120,7 @@ def cpu_budget(seconds: float) -> Iterator[None]:
         if use_timer:
             signal.setitimer(signal.ITIMER_PROF, 0)
         _state.deadline = outer
+        _state.polled = outer_polled
         _state.made += outer_made
         if use_timer and outer is not None:
             # Back to the outer budget's remaining time (fires at once if it has run out).
@@ -334,30 +338,37 @@ class _Buffer(list[Any]):
         self.size = 0
 
     def append(self, item: Any) -> None:
-        self._count(len(item) if isinstance(item, str) else 64)
-        super().append(item)
-
-    def extend(self, items: Iterable[Any]) -> None:
-        items = tuple(items)
-        self._count(sum(len(i) if isinstance(i, str) else 64 for i in items))
-        super().extend(items)
-
-    def _count(self, size: int) -> None:
-        check_time()
-        self.size += size
+        self.size += len(item) if isinstance(item, str) else 64
         if self.size > MAX_TEXT:
             raise _too_big("the output of a macro or block")
-        _made(size)
+        list.append(self, item)
+
+    def extend(self, items: Iterable[Any]) -> None:
+        for item in items:
+            self.append(item)
+
+
+def _trusted(filename: str | None) -> bool:
+    """The bundled templates (files of the package, by absolute path) are ours: they compile
+    without the per-output hooks. Editors' overrides are named ``theme/<name>``."""
+    return filename is not None and os.path.isabs(filename)
 
 
 class _BudgetCodeGenerator(CodeGenerator):
-    """Compiles ``~`` to a join that checks the size first, and output buffers to _Buffer."""
+    """Compiles ``~`` to a join that checks the size first, and output buffers to _Buffer
+    (in untrusted templates)."""
 
     def buffer(self, frame: Frame) -> None:
+        if _trusted(self.filename):
+            super().buffer(frame)
+            return
         frame.buffer = self.temporary_identifier()
         self.writeline(f"{frame.buffer} = environment.output_buffer()")
 
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        if _trusted(self.filename):
+            super().visit_Concat(node, frame)
+            return
         if frame.eval_ctx.volatile:
             markup = "context.eval_ctx.volatile"
         else:
@@ -385,6 +396,8 @@ class BudgetedSandbox(SandboxedEnvironment):
         # Every {% for %} iterates through bounded_iter: the deadline is checked in loops whose
         # body makes no call (the timer does it too, but only on the main thread).
         tree = super()._parse(source, name, filename)
+        if _trusted(filename):
+            return tree
         for loop in tree.find_all(nodes.For):
             attribute = nodes.EnvironmentAttribute("bounded_iter")
             loop.iter = nodes.Call(attribute, [loop.iter], [], None, None, lineno=loop.lineno)
@@ -415,6 +428,12 @@ class BudgetedSandbox(SandboxedEnvironment):
 
     def concat(self, parts: Iterable[str]) -> str:
         """Joins the output of a page, macro or block: counted chunk by chunk."""
+        if type(parts) is _Buffer:  # counted as it was filled
+            return "".join(parts)
+        if isinstance(parts, list):  # a trusted template's buffer
+            if sum(map(len, parts)) > MAX_TEXT:
+                raise _too_big("the output of a macro or block")
+            return "".join(parts)
         total = 0
         buffer = []
         for part in parts:
@@ -422,5 +441,6 @@ class BudgetedSandbox(SandboxedEnvironment):
             if total > MAX_TEXT:
                 raise _too_big("the page")
             buffer.append(part)
-            check_time()
+            if not len(buffer) & 255:
+                check_time()
         return "".join(buffer)
