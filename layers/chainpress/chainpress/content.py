@@ -79,6 +79,7 @@ from slugify import slugify
 from chainpress.markdown import MarkdownLimitError, RenderedBody, render_markdown
 from chainpress.model import ARTICLE_PREFIX, Article, Problem, Status, article_path, tag_key
 from chainpress.settings import SiteSettings, category_key, normalise_language
+from chainpress.yamlguard import check_shape
 
 MAX_SOURCE_BYTES = 1024 * 1024
 MAX_TAGS = 10
@@ -394,6 +395,7 @@ _Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 
 def _load_yaml(front: str, first_line: int = 2) -> Any:
     try:
+        check_shape(front)  # no aliases, no deep nesting: refused before anything expands
         return yaml.load(front, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

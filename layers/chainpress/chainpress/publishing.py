@@ -37,6 +37,7 @@ from chainpress.model import (
     Article,
     Problem,
     format_time,
+    shorten,
     tag_key,
     translation_listing,
 )
@@ -501,7 +502,7 @@ def _state(
         version_id=record.version_id,
         slug=slug,
         status=status,
-        error=error,
+        error=shorten(error),  # stored in the table: never an unbounded echo of the input
         line=line,
         warnings=tuple(warnings),
     )

@@ -17,6 +17,8 @@ from typing import Any
 import yaml
 from slugify import slugify
 
+from chainpress.yamlguard import check_shape
+
 SETTINGS_KEY = "site.yaml"
 
 # The words of every page, per language. An article's pages use its own language (``lang:``);
@@ -271,9 +273,10 @@ class SiteSettings:
         if "timezone" in values:
             try:
                 zoneinfo.ZoneInfo(values["timezone"])
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError) as exc:
+                # OSError: a name too long for a file name. The value is quoted, cut short.
                 raise SettingsError(
-                    f"timezone {values['timezone']!r} is not a known IANA time zone"
+                    f"timezone {values['timezone'][:100]!r} is not a known IANA time zone"
                 ) from exc
         if "base_url" in values:
             values["base_url"] = values["base_url"].rstrip("/")
@@ -284,6 +287,7 @@ class SiteSettings:
     @classmethod
     def from_yaml(cls, text: str) -> SiteSettings:
         try:
+            check_shape(text)  # no aliases, no deep nesting: refused before anything expands
             data = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
             raise SettingsError(f"{SETTINGS_KEY} is not valid YAML: {exc}") from exc
