@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import hashlib
 import html
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -83,6 +84,11 @@ EventKind = Literal["created", "removed"]
 Route = Literal["article", "bundle", "media", "settings", "theme", "ignored"]
 
 MEDIA_PREFIX = "media/"
+
+# S3 keys are at most 1,024 bytes, and a source's report is ``_status/<key>.json``: longer keys
+# are refused, their report written under ``_status/_too-long/<sha256 of the key>.json``.
+MAX_KEY_BYTES = 1024 - len("_status/") - len(".json")
+TOO_LONG_PREFIX = "_too-long/"
 THEME_PREFIX = "theme/"
 
 # Media keys are not content-hashed, and a re-upload under the same key is not invalidated on
@@ -370,6 +376,8 @@ def publish_event(record: SourceEvent, ports: PublishPorts, now: dt.datetime) ->
     kind = route(record.key)
     if kind == "ignored":
         return PublishOutcome(key=record.key, route=kind, status="ignored")
+    if len(record.key.encode("utf-8")) > MAX_KEY_BYTES:
+        return _key_too_long(kind, record, ports, now)
     outcome = _apply_planned(kind, record, ports, now)
     if outcome.status == "stale":
         return outcome
@@ -396,6 +404,24 @@ def publish_event(record: SourceEvent, ports: PublishPorts, now: dt.datetime) ->
         deleted += again.deleted
     return dataclasses.replace(
         outcome, written=tuple(written), deleted=tuple(deleted), caught_up=caught_up
+    )
+
+
+def _key_too_long(
+    kind: Route, record: SourceEvent, ports: PublishPorts, now: dt.datetime
+) -> PublishOutcome:
+    """A key whose report key would exceed S3's 1,024 bytes (and the table's key sizes): refused
+    before anything is read or stored; the report goes to a key named by the key's hash."""
+    size = len(record.key.encode("utf-8"))
+    report_key = f"{TOO_LONG_PREFIX}{hashlib.sha256(record.key.encode('utf-8')).hexdigest()}"
+    message = (
+        f"the file's key is {size:,} bytes long (UTF-8): at most {MAX_KEY_BYTES:,}; "
+        "use a shorter folder or file name"
+    )
+    report = status_report(record.key, record.version_id, "error", now, error=message)
+    ports.content.write_status(report_key, report)
+    return PublishOutcome(
+        key=record.key, route=kind, status="error", error=message, errors=(Problem(message),)
     )
 
 
