@@ -262,13 +262,15 @@ SETTINGS = [
     ("site.yaml", "name: caf\xe9\n".encode("latin-1"), "UTF-8"),
     ("site.yaml", b"name: " + b"x" * (2**20 + 10), "too large"),
     ("site.yaml", b"- a\n- b\n", "mapping"),
+    ("site.yaml", b"description: " + b"d" * 300_000 + b"\n", "too large"),
+    ("theme/404.html", b"{% extends 'base.html' %}" + b"<p>404</p>" * 30_000, "too large"),
     ("site.yaml", b"categories: 5\n", "categories"),
     ("site.yaml", b"page_size: -1\n", "page_size"),
     ("site.yaml", (BOMB + "categories: *l1\n").encode(), "alias"),
     ("site.yaml", ("x: " + ISSUE_BOMB + "\ncategories: *l8\n").encode(), "alias"),
     ("site.yaml", b"categories: " + b"[" * 100_000, "nesting"),
     ("site.yaml", b"labels: " + b"{a: " * 20 + b"b" + b"}" * 20, "nested"),
-    ("site.yaml", b"timezone: '" + b"y" * 500_000 + b"'\n", "timezone"),
+    ("site.yaml", b"timezone: '" + b"y" * 200_000 + b"'\n", "timezone"),
     # Valid settings the current theme cannot render with (it reads the ninth category).
     ("site.yaml", b"name: Two\ncategories:\n  - key: a\n    label: A\n", "element 8"),
 ]

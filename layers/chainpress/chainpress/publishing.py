@@ -89,6 +89,8 @@ MEDIA_PREFIX = "media/"
 # are refused, their report written under ``_status/_too-long/<sha256 of the key>.json``.
 MAX_KEY_BYTES = 1024 - len("_status/") - len(".json")
 TOO_LONG_PREFIX = "_too-long/"
+# site.yaml and each theme template are stored as one table item each (DynamoDB: 400 KB).
+MAX_SITE_TEXT_BYTES = 256 * 1024
 THEME_PREFIX = "theme/"
 
 # Media keys are not content-hashed, and a re-upload under the same key is not invalidated on
@@ -974,6 +976,11 @@ def _site(
         return PublishOutcome(key=record.key, route=kind, status="removed")
     try:
         text = _read_text(ports, record)
+        if len(text.encode("utf-8")) > MAX_SITE_TEXT_BYTES:
+            # Stored as one table item (400 KB at most, with its other attributes).
+            raise _BadInput(
+                f"{record.key} is too large: more than {MAX_SITE_TEXT_BYTES // 1024} KiB"
+            )
         source = _state(record, "published")
         if name is None:
             _check_settings(text)
