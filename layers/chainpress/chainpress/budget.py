@@ -125,7 +125,7 @@ def cpu_budget(seconds: float) -> Iterator[None]:
         if use_timer and outer is not None:
             # Back to the outer budget's remaining time (fires at once if it has run out).
             signal.setitimer(signal.ITIMER_PROF, max(outer - time.process_time(), 0.001))
-        elif use_timer:
+        elif use_timer and previous_handler is not None:  # None: installed outside Python
             signal.signal(signal.SIGPROF, previous_handler)
 
 
