@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
@@ -9,9 +10,10 @@ import pytest
 
 from chainpress.budget import RENDER_SECONDS, BudgetExceeded, cpu_budget
 from chainpress.paging import HOME
-from chainpress.publishing import page_key
+from chainpress.publishing import page_key, render_article_page
 from chainpress.render import Theme, ThemeError
 from chainpress.settings import SiteSettings
+from chainpress.site import load_site
 from chainpress.themecheck import _sample_article
 from tests.support.hostile import BASE_OVERRIDE, SITE_YAML, Site, article
 
@@ -130,3 +132,24 @@ def test_bundled_theme_renders_large_pages_within_budget() -> None:
     body = "<p>" + "比特币 " * 300_000 + "</p>"  # a page from the largest article
     page = theme.article_page(_sample_article(), body, previous=None, next=None, related=[])
     assert body in page
+
+
+def test_rebuilds_render_a_page_the_overrides_fail_on_with_the_bundled_theme(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A template that passed the check fails on a page the check did not render: the rebuild
+    # writes that page with the bundled templates (and logs it) rather than stopping.
+    trap = "{% if article.slug == 'second' %}{{ nope }}{% endif %}<h1 class='custom'>x</h1>"
+    site.store.site = dataclasses.replace(site.store.site, theme={"article.html": trap})
+    _, theme = load_site(site.store.get_site())
+    second = site.store.get_article("second")
+    first = site.store.get_article("first")
+    assert first is not None
+    assert second is not None
+    assert "class='custom'" in render_article_page(theme, site.store, first, "<p>1</p>")
+    page = render_article_page(theme, site.store, second, "<p>2</p>")
+    assert "<p>2</p>" in page
+    assert "custom" not in page
+    assert "page rendered with the bundled theme: theme/article.html (line 1)" in caplog.text
+    with pytest.raises(ThemeError):  # the publish path asks for the strict theme
+        render_article_page(theme.strict(), site.store, second, "<p>2</p>")

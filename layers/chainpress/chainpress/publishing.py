@@ -618,7 +618,7 @@ def _article(
         # (an editor's template failing on this article, or over budget) is this upload's
         # error report, and the live site and table stay as they were.
         try:
-            render_article_page(theme, store, article, parsed.body.html)
+            render_article_page(theme.strict(), store, article, parsed.body.html)
         except ThemeError as exc:
             message = f"the site's theme cannot render this article's page: {exc.message}"
             return _article_error(record, state, ports, now, [Problem(message)], warnings)

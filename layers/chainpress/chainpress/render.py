@@ -10,10 +10,12 @@ and numbered listing pages stay CDN-cacheable.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import functools
 import hashlib
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
@@ -81,6 +83,7 @@ PAGER_NEWEST = 10
 _PATH_SAFE = "/-._~!$&'()*+,;=:@"
 
 _UTC = dt.UTC
+_log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=16384)  # the same paths recur on every page of a rebuild
@@ -306,9 +309,20 @@ class Theme:
     Build one per settings/overrides version and reuse it: templates compile once.
     """
 
-    def __init__(self, settings: SiteSettings, overrides: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        settings: SiteSettings,
+        overrides: Mapping[str, str] | None = None,
+        *,
+        fallback: bool = False,
+    ) -> None:
         self.settings = settings
         self.overrides = dict(overrides or {})
+        # fallback: a page the overrides fail to render (ThemeError) is rendered with the
+        # bundled templates instead, and logged: a rebuild never stops on a page the upload
+        # check did not render. Strict (False) where the error is reported to the editor.
+        self.fallback = fallback and bool(self.overrides)
+        self._bundled: Theme | None = None
         self._labels: dict[str, dict[str, str]] = {}
         loader = ChoiceLoader(
             [_OverrideLoader(self.overrides), PackageLoader("chainpress", "theme/templates")]
@@ -394,7 +408,21 @@ class Theme:
             with cpu_budget(RENDER_SECONDS):
                 return self._template(name).render(**context)
         except Exception as exc:
-            raise theme_error(name, exc) from exc
+            error = theme_error(name, exc)
+            if not self.fallback:
+                raise error from exc
+        _log.warning("page rendered with the bundled theme: %s", error.message)
+        if self._bundled is None:
+            self._bundled = Theme(self.settings)
+        return self._bundled._render(name, **context)
+
+    def strict(self) -> Theme:
+        """This theme without the fallback (shares its compiled templates)."""
+        if not self.fallback:
+            return self
+        strict = copy.copy(self)
+        strict.fallback = False
+        return strict
 
     def _feeds(self, *extra: tuple[str, str]) -> list[dict[str, str]]:
         feeds = [{"title": self.settings.name, "url": "/feed.xml"}]
