@@ -20,7 +20,7 @@ from jinja2.exceptions import SecurityError, TemplateSyntaxError
 
 from chainpress.model import Article
 from chainpress.ports import HotItem
-from chainpress.render import Theme, format_date, pagination
+from chainpress.render import Theme, ThemeError, format_date, pagination
 from chainpress.settings import Category, SiteSettings
 
 VOID = {
@@ -641,8 +641,11 @@ def test_override_of_base_applies_to_every_page(settings: SiteSettings) -> None:
 )
 def test_sandbox_blocks_private_attributes(settings: SiteSettings, source: str) -> None:
     theme = Theme(settings, overrides={"article.html": source})
-    with pytest.raises(SecurityError):
+    with pytest.raises(ThemeError) as caught:
         article_html(theme)
+    # Reported as the editor's template error, with the sandbox's refusal as the cause.
+    assert isinstance(caught.value.__cause__, SecurityError)
+    assert caught.value.message.startswith("theme/article.html (line 1): SecurityError")
 
 
 def test_check_reports_a_broken_override_with_its_line(settings: SiteSettings) -> None:
@@ -658,8 +661,10 @@ def test_undefined_names_fail_loudly(settings: SiteSettings) -> None:
     from jinja2.exceptions import UndefinedError
 
     theme = Theme(settings, overrides={"404.html": "{{ no_such_thing }}"})
-    with pytest.raises(UndefinedError):
+    with pytest.raises(ThemeError) as caught:
         theme.not_found_page()
+    assert isinstance(caught.value.__cause__, UndefinedError)
+    assert "no_such_thing" in caught.value.message
 
 
 # -- helpers --------------------------------------------------------------------------------

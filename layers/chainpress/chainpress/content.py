@@ -79,6 +79,7 @@ from slugify import slugify
 from chainpress.markdown import MarkdownLimitError, RenderedBody, render_markdown
 from chainpress.model import ARTICLE_PREFIX, Article, Problem, Status, article_path, tag_key
 from chainpress.settings import SiteSettings, category_key, normalise_language
+from chainpress.yamlguard import check_shape
 
 MAX_SOURCE_BYTES = 1024 * 1024
 MAX_TAGS = 10
@@ -86,6 +87,14 @@ MAX_TAG_LENGTH = 50
 MAX_SLUG_LENGTH = 200
 MAX_AUTHORS = 20
 MAX_TRANSLATION_KEY_LENGTH = 200
+# Field sizes: with these, an article's record stays far below DynamoDB's 400 KB item limit
+# (and its listing copies small), and a bad value is the editor's error, not an AWS error.
+MAX_TITLE_LENGTH = 300
+MAX_SUMMARY_LENGTH = 2000
+MAX_AUTHOR_LENGTH = 100
+MAX_ALIASES = 20
+MAX_ALIAS_LENGTH = 500
+MAX_COVER_LENGTH = 2000
 # Unknown fields are copied into every listing member of the article: keep them small.
 MAX_EXTRA_BYTES = 2048
 SUMMARY_WIDTH = 160
@@ -438,6 +447,7 @@ _Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 
 def _load_yaml(front: str, first_line: int = 2) -> Any:
     try:
+        check_shape(front)  # no aliases, no deep nesting: refused before anything expands
         return yaml.load(front, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -884,6 +894,13 @@ def _aliases(fm: _FrontMatter) -> tuple[str, ...]:
     if not isinstance(raw, list):
         fm.error(entry.line, "aliases must be a list of site paths, e.g. [/old/path/]")
         return ()
+    if len(raw) > MAX_ALIASES:
+        fm.error(entry.line, f"at most {MAX_ALIASES} aliases, not {len(raw):,}")
+        return ()
+    long = next((i for i in raw if isinstance(i, str) and len(i) > MAX_ALIAS_LENGTH), None)
+    if long is not None:
+        fm.error(entry.line, f"alias {_cut(long)!r} is longer than {MAX_ALIAS_LENGTH} characters")
+        return ()
     aliases: dict[str, None] = {}
     for item in raw:
         if not isinstance(item, str) or not _is_site_path(item.strip()):
@@ -1141,6 +1158,7 @@ def parse_source(
     cover = _cover(fm, slug, bundle_folder(key) is not None)
     authors = _authors(fm)
     summary = fm.text(fm.one("summary"))
+    _check_lengths(fm, title_entry, title, summary, authors, cover)
 
     body: RenderedBody | None = None
     try:
@@ -1182,6 +1200,45 @@ def parse_source(
     return ParsedArticle(
         article=article, body=body, warnings=tuple(sorted(fm.warnings, key=_by_line))
     )
+
+
+def _cut(text: str, limit: int = 60) -> str:
+    """The start of a long value, to quote in a message."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _check_lengths(
+    fm: _FrontMatter,
+    title_entry: _Entry | None,
+    title: str,
+    summary: str,
+    authors: tuple[str, ...],
+    cover: str,
+) -> None:
+    """Field sizes (see MAX_TITLE_LENGTH...): over them is the upload's error."""
+    line = title_entry.line if title_entry else 1
+    if len(title) > MAX_TITLE_LENGTH:
+        fm.error(line, f"title is {len(title):,} characters long: at most {MAX_TITLE_LENGTH}")
+    entry = fm.one("summary")
+    if len(summary) > MAX_SUMMARY_LENGTH:
+        fm.error(
+            entry.line if entry else None,
+            f"summary is {len(summary):,} characters long: at most {MAX_SUMMARY_LENGTH}",
+        )
+    for name in authors:
+        if len(name) > MAX_AUTHOR_LENGTH:
+            entries = fm.all("author")
+            fm.error(
+                entries[0].line if entries else None,
+                f"author {_cut(name)!r} is longer than {MAX_AUTHOR_LENGTH} characters",
+            )
+            break
+    if len(cover) > MAX_COVER_LENGTH:
+        entry = fm.one("cover")
+        fm.error(
+            entry.line if entry else None,
+            f"cover is longer than {MAX_COVER_LENGTH} characters",
+        )
 
 
 def _by_line(problem: Problem) -> tuple[int, int]:

@@ -42,6 +42,15 @@ def translation_listing(key: str) -> str:
     return f"{TRANSLATION_PREFIX}{key}"
 
 
+# The longest message a report or a stored source state carries (longer ones are cut).
+MAX_MESSAGE = 1000
+
+
+def shorten(text: str, limit: int = MAX_MESSAGE) -> str:
+    """``text`` cut to ``limit`` characters (with an ellipsis saying so)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Problem:
     """One thing an editor should know about an upload: what, and on which line (1-based in the
@@ -49,6 +58,12 @@ class Problem:
 
     message: str
     line: int | None = None
+
+    def __post_init__(self) -> None:
+        # A message may quote the editor's value: never more than MAX_MESSAGE characters of it
+        # (reports and the source state stored in the table stay small).
+        if len(self.message) > MAX_MESSAGE:
+            object.__setattr__(self, "message", shorten(self.message))
 
     def as_dict(self) -> dict[str, object]:
         return {"message": self.message, "line": self.line}

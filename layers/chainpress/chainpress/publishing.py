@@ -40,6 +40,7 @@ from chainpress.model import (
     Article,
     Problem,
     format_time,
+    shorten,
     tag_key,
     translation_listing,
 )
@@ -50,7 +51,6 @@ from chainpress.ports import (
     ArticleConflict,
     ArticleStore,
     ContentSource,
-    HotItem,
     InvalidationQueue,
     Paging,
     SiteWriter,
@@ -60,7 +60,7 @@ from chainpress.ports import (
     body_key,
 )
 from chainpress.preview import CACHE_PREVIEW, PreviewSigner, expires_of, preview_key, preview_page
-from chainpress.render import Theme, href
+from chainpress.render import Theme, ThemeError, href
 from chainpress.responsive import (
     WIDTHS,
     ImageInfo,
@@ -74,6 +74,7 @@ from chainpress.responsive import (
 from chainpress.retry import backoff_delay
 from chainpress.settings import SETTINGS_KEY, SettingsError, SiteSettings
 from chainpress.site import load_site
+from chainpress.themecheck import check_theme
 
 __all__ = [
     "MEDIA_CACHE",
@@ -96,6 +97,13 @@ EventKind = Literal["created", "removed"]
 Route = Literal["article", "bundle", "media", "settings", "theme", "ignored"]
 
 MEDIA_PREFIX = "media/"
+
+# S3 keys are at most 1,024 bytes, and a source's report is ``_status/<key>.json``: longer keys
+# are refused, their report written under ``_status/_too-long/<sha256 of the key>.json``.
+MAX_KEY_BYTES = 1024 - len("_status/") - len(".json")
+TOO_LONG_PREFIX = "_too-long/"
+# site.yaml and each theme template are stored as one table item each (DynamoDB: 400 KB).
+MAX_SITE_TEXT_BYTES = 256 * 1024
 THEME_PREFIX = "theme/"
 
 # Media keys are not content-hashed, and a re-upload under the same key is not invalidated on
@@ -403,6 +411,8 @@ def publish_event(record: SourceEvent, ports: PublishPorts, now: dt.datetime) ->
     kind = route(record.key)
     if kind == "ignored":
         return PublishOutcome(key=record.key, route=kind, status="ignored")
+    if len(record.key.encode("utf-8")) > MAX_KEY_BYTES:
+        return _key_too_long(kind, record, ports, now)
     outcome = _apply_planned(kind, record, ports, now)
     if outcome.status == "stale":
         return outcome
@@ -429,6 +439,24 @@ def publish_event(record: SourceEvent, ports: PublishPorts, now: dt.datetime) ->
         deleted += again.deleted
     return dataclasses.replace(
         outcome, written=tuple(written), deleted=tuple(deleted), caught_up=caught_up
+    )
+
+
+def _key_too_long(
+    kind: Route, record: SourceEvent, ports: PublishPorts, now: dt.datetime
+) -> PublishOutcome:
+    """A key whose report key would exceed S3's 1,024 bytes (and the table's key sizes): refused
+    before anything is read or stored; the report goes to a key named by the key's hash."""
+    size = len(record.key.encode("utf-8"))
+    report_key = f"{TOO_LONG_PREFIX}{hashlib.sha256(record.key.encode('utf-8')).hexdigest()}"
+    message = (
+        f"the file's key is {size:,} bytes long (UTF-8): at most {MAX_KEY_BYTES:,}; "
+        "use a shorter folder or file name"
+    )
+    report = status_report(record.key, record.version_id, "error", now, error=message)
+    ports.content.write_status(report_key, report)
+    return PublishOutcome(
+        key=record.key, route=kind, status="error", error=message, errors=(Problem(message),)
     )
 
 
@@ -545,7 +573,7 @@ def _state(
         version_id=record.version_id,
         slug=slug,
         status=status,
-        error=error,
+        error=shorten(error),  # stored in the table: never an unbounded echo of the input
         line=line,
         warnings=tuple(warnings),
     )
@@ -643,6 +671,15 @@ def _article(
     # Where the bundle's files are published (a bundle index's article, while live or held).
     was_at = _placement(own_previous) or _placement(retired)
     now_at = _placement(article)
+    if article.status in ("live", "scheduled"):
+        # The page is rendered before anything is committed: a theme that cannot render it
+        # (an editor's template failing on this article, or over budget) is this upload's
+        # error report, and the live site and table stay as they were.
+        try:
+            render_article_page(theme.strict(), store, article, parsed.body.html)
+        except ThemeError as exc:
+            message = f"the site's theme cannot render this article's page: {exc.message}"
+            return _article_error(record, state, ports, now, [Problem(message)], warnings)
     redelivered = state == source
     if not (redelivered and previous == article and retired is None):
         try:
@@ -1134,15 +1171,21 @@ def _site(
     deleted: list[str] = []  # pages of categories site.yaml dropped
     try:
         text = _read_text(ports, record)
+        if len(text.encode("utf-8")) > MAX_SITE_TEXT_BYTES:
+            # Stored as one table item (400 KB at most, with its other attributes).
+            raise _BadInput(
+                f"{record.key} is too large: more than {MAX_SITE_TEXT_BYTES // 1024} KiB"
+            )
         source = _state(record, "published")
         if name is None:
             _check_settings(text)
+            _check_settings_theme(ports, text, now)
             if state != source:
                 deleted = _retire_categories(ports, text, now)
             if state != source:
                 store.commit_site(source, yaml_text=text)
         else:
-            _check_override(store, name, text)
+            _check_override(ports, name, text, now)
             if state != source:
                 store.commit_site(source, theme_name=name, theme_text=text)
     except _BadInput as exc:
@@ -1214,51 +1257,31 @@ def _bundled_templates() -> frozenset[str]:
     return frozenset(Theme(SiteSettings()).env.list_templates())
 
 
-def _sample_article() -> Article:
-    when = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-    return Article(
-        slug="sample",
-        title="Sample",
-        date=when,
-        source_key="articles/sample.md",
-        content_hash="0",
-        author="Editor",
-        category="blockchain",
-        tags=("sample",),
-        summary="Sample.",
-        related=("sample",),
-        updated=when,
-    )
-
-
-def _check_override(store: ArticleStore, name: str, text: str) -> None:
+def _check_override(ports: PublishPorts, name: str, text: str, now: dt.datetime) -> None:
+    """An uploaded template must replace a bundled one, and the theme with it must render the
+    site's real pages (chainpress.themecheck) within budget."""
     if name not in _bundled_templates():
         known = ", ".join(sorted(_bundled_templates()))
         raise _BadInput(f"theme/{name} does not replace a theme template (one of: {known})")
-    site = store.get_site()
+    site = ports.store.get_site()
     settings, _ = load_site(site)
-    theme = Theme(settings, {**site.theme, name: text})
     try:
-        theme.env.compile(text, name=name)
-        # Render every page kind once: an override that compiles but fails at render time
-        # (an unknown variable, a sandbox violation) would otherwise take the site down.
-        sample = _sample_article()
-        theme.article_page(sample, "<p>x</p>", previous=sample, next=sample, related=[sample])
-        theme.listing_page(
-            title="x", path="/tag/x/", articles=[sample], page=1, pages=2, base_path="/tag/x/"
-        )
-        theme.home_page(articles=[sample], pages=2, hot=[])
-        hot = HotItem(sample.slug, sample.title, sample.url, sample.category, 1)
-        theme.hot_page(lists={"24h": [hot]})
-        theme.sitemap_page(categories=[(settings.categories[0], 1)], tags=[("Sample", "sample", 1)])
-        theme.sitemap_page(categories=[(settings.categories[0], None)], tags=[], tag_pages=2)
-        theme.sitemap_tags_page(tags=[("Sample", "sample")], page=1, pages=2)
-        theme.archive_page(months=[("2024-01", 1)])
-        theme.archive_month_page(label="2024-01", articles=[sample], page=1, pages=2)
-        theme.not_found_page()
-    except Exception as exc:  # any failure of untrusted template code is bad input
-        line = getattr(exc, "lineno", None)
-        raise _BadInput(f"theme/{name}: {type(exc).__name__}: {exc}", line) from exc
+        check_theme(ports.store, ports.site, settings, {**site.theme, name: text}, now)
+    except ThemeError as exc:
+        raise _BadInput(f"theme/{name} was not published: {exc.message}", exc.line) from exc
+
+
+def _check_settings_theme(ports: PublishPorts, text: str, now: dt.datetime) -> None:
+    """New settings must not break the current theme (a template reading
+    ``site.categories[8]`` and a site.yaml with two categories)."""
+    site = ports.store.get_site()
+    try:
+        check_theme(ports.store, ports.site, SiteSettings.from_yaml(text), site.theme, now)
+    except ThemeError as exc:
+        raise _BadInput(
+            "site.yaml was not published: the current theme cannot render the site with "
+            f"these settings: {exc.message}"
+        ) from exc
 
 
 # -- responsive images ----------------------------------------------------------------------------

@@ -10,20 +10,30 @@ and numbered listing pages stay CDN-cacheable.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import functools
 import hashlib
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jinja2 import ChoiceLoader, DictLoader, PackageLoader, StrictUndefined, Template
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import (
+    BaseLoader,
+    BytecodeCache,
+    ChoiceLoader,
+    PackageLoader,
+    StrictUndefined,
+    Template,
+    TemplateNotFound,
+)
 from markupsafe import Markup, escape
 
+from chainpress.budget import RENDER_SECONDS, BudgetedSandbox, cpu_budget
 from chainpress.model import Article, article_path, format_time, tag_key
 from chainpress.ports import HotItem
 from chainpress.responsive import CARD_SIZES, SIZES, ImageInfo, cover_key, srcset
@@ -33,6 +43,7 @@ __all__ = [
     "STATIC_TYPES",
     "TEMPLATES",
     "Theme",
+    "ThemeError",
     "absolute_url",
     "category_path",
     "format_date",
@@ -73,6 +84,7 @@ PAGER_NEWEST = 10
 _PATH_SAFE = "/-._~!$&'()*+,;=:@"
 
 _UTC = dt.UTC
+_log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=16384)  # the same paths recur on every page of a rebuild
@@ -189,7 +201,80 @@ def static_url(name: str) -> str:
     return f"/static/{name}?v={_static_version(name)}"
 
 
-class _Sandbox(SandboxedEnvironment):
+class ThemeError(Exception):
+    """A page could not be rendered: an error in template code (an editor override's, as a
+    rule), or over the render budget (chainpress.budget). ``message`` names the template and
+    the problem, ``line`` is the template line when known; never longer than a few hundred
+    characters (a template's error may quote any value)."""
+
+    def __init__(self, message: str, template: str = "", line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.template = template
+        self.line = line
+
+
+_MAX_ERROR = 300  # characters of an exception's own text kept in a ThemeError
+
+
+def theme_error(page: str, exc: Exception) -> ThemeError:
+    """Which template (``theme/<name>`` for an override) and line failed, and why."""
+    template, line = "", getattr(exc, "lineno", None)
+    name = getattr(exc, "filename", None) or getattr(exc, "name", None)
+    if isinstance(name, str) and name.startswith("theme/"):
+        template = name
+    tb = exc.__traceback__
+    while tb is not None:  # the innermost template frame (Jinja rewrites them: file = template)
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.startswith("theme/") or filename.endswith(".html"):
+            template = filename if filename.startswith("theme/") else filename.rsplit("/", 1)[-1]
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    text = str(exc)
+    if len(text) > _MAX_ERROR:
+        text = text[:_MAX_ERROR] + "..."
+    where = template or page
+    at = f" (line {line})" if line else ""
+    return ThemeError(f"{where}{at}: {type(exc).__name__}: {text}", template, line)
+
+
+class _OverrideLoader(BaseLoader):
+    """The editor's overrides, named ``theme/<name>`` in tracebacks (hence in error reports)."""
+
+    def __init__(self, overrides: Mapping[str, str]) -> None:
+        self.overrides = overrides
+
+    def get_source(self, environment: Any, template: str) -> tuple[str, str | None, Any]:
+        if template not in self.overrides:
+            raise TemplateNotFound(template)
+        return self.overrides[template], f"theme/{template}", lambda: True
+
+    def list_templates(self) -> list[str]:
+        return sorted(self.overrides)
+
+
+class _CompiledTemplates(BytecodeCache):
+    """Compiled templates shared by every Theme of the process, by template and source
+    checksum: a new Theme (new settings, an override checked) compiles only what changed."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, tuple[str | None, Any]] = {}
+
+    def load_bytecode(self, bucket: Any) -> None:
+        found = self._code.get(bucket.key)
+        if found is not None and found[0] == bucket.checksum:
+            bucket.code = found[1]
+
+    def dump_bytecode(self, bucket: Any) -> None:
+        if len(self._code) > 256:  # one entry per template name: only a flood of names
+            self._code.clear()
+        self._code[bucket.key] = (bucket.checksum, bucket.code)
+
+
+_COMPILED = _CompiledTemplates()
+
+
+class _Sandbox(BudgetedSandbox):
     """The sandbox, with a fast path for the plain records the theme passes to templates.
 
     For these types the stock check reduces to "no leading underscore" (they are none of the
@@ -225,12 +310,23 @@ class Theme:
     Build one per settings/overrides version and reuse it: templates compile once.
     """
 
-    def __init__(self, settings: SiteSettings, overrides: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        settings: SiteSettings,
+        overrides: Mapping[str, str] | None = None,
+        *,
+        fallback: bool = False,
+    ) -> None:
         self.settings = settings
         self.overrides = dict(overrides or {})
+        # fallback: a page the overrides fail to render (ThemeError) is rendered with the
+        # bundled templates instead, and logged: a rebuild never stops on a page the upload
+        # check did not render. Strict (False) where the error is reported to the editor.
+        self.fallback = fallback and bool(self.overrides)
+        self._bundled: Theme | None = None
         self._labels: dict[str, dict[str, str]] = {}
         loader = ChoiceLoader(
-            [DictLoader(self.overrides), PackageLoader("chainpress", "theme/templates")]
+            [_OverrideLoader(self.overrides), PackageLoader("chainpress", "theme/templates")]
         )
         self.env = _Sandbox(
             loader=loader,
@@ -240,6 +336,7 @@ class Theme:
             lstrip_blocks=True,
             # Templates never change under a Theme: skip the per-render up-to-date check.
             auto_reload=False,
+            bytecode_cache=_COMPILED,
         )
         self.env.filters.update(
             date=self._date,
@@ -307,7 +404,27 @@ class Theme:
         context.setdefault("current_category", "")
         context.setdefault("feeds", [])
         context.setdefault("is_home", False)
-        return self._template(name).render(**context)
+        # Template code may be an editor's: bounded in CPU time and size, and whatever it
+        # raises is reported as a ThemeError naming the template and line.
+        try:
+            with cpu_budget(RENDER_SECONDS):
+                return self._template(name).render(**context)
+        except Exception as exc:
+            error = theme_error(name, exc)
+            if not self.fallback:
+                raise error from exc
+        _log.warning("page rendered with the bundled theme: %s", error.message)
+        if self._bundled is None:
+            self._bundled = Theme(self.settings)
+        return self._bundled._render(name, **context)
+
+    def strict(self) -> Theme:
+        """This theme without the fallback (shares its compiled templates)."""
+        if not self.fallback:
+            return self
+        strict = copy.copy(self)
+        strict.fallback = False
+        return strict
 
     def _feeds(self, *extra: tuple[str, str]) -> list[dict[str, str]]:
         feeds = [{"title": self.settings.name, "url": "/feed.xml"}]

@@ -37,7 +37,9 @@ def _load(yaml_text: str, theme: tuple[tuple[str, str], ...]) -> tuple[SiteSetti
             # Publish validates site.yaml before storing it, so this only happens if a deploy
             # changed what is valid. Render with defaults rather than stop every publish.
             _log.warning("stored site.yaml is no longer valid, using defaults: %s", exc)
-    return settings, Theme(settings, dict(theme))
+    # Rebuilds render with it: a page its overrides fail on falls back to the bundled theme
+    # (uploads are checked strictly before they are stored: chainpress.themecheck).
+    return settings, Theme(settings, dict(theme), fallback=True)
 
 
 def clear_cache() -> None:
