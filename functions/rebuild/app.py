@@ -212,6 +212,7 @@ def _ports() -> RebuildPorts:
     from chainpress.aws.cdn import CloudFrontInvalidator
     from chainpress.aws.invalidations import DynamoInvalidationQueue
     from chainpress.aws.s3 import S3SiteWriter
+    from chainpress.aws.search import DynamoSearchPostings
     from chainpress.aws.views_store import DynamoHotLists
     from chainpress.invalidation import parse_mode
     from chainpress.rebuilding import (
@@ -234,6 +235,7 @@ def _ports() -> RebuildPorts:
         invalidations=DynamoInvalidationQueue(table, clients.dynamodb()),
         invalidation_mode=parse_mode(os.environ.get("INVALIDATION_MODE", "")),
         flush_each_batch=_flush_each_batch(os.environ.get("INVALIDATION_FLUSH", "")),
+        search=DynamoSearchPostings(table, clients.dynamodb()),
     )
 
 

@@ -79,6 +79,7 @@ from chainpress.ports import (
     SiteWriter,
 )
 from chainpress.publishing import page_key, write_article_page
+from chainpress.search import IndexReport, SearchPostings, rebuild_index, update_index
 from chainpress.site import load_site
 from chainpress.sitemaps import SHARD_SIZE
 
@@ -117,6 +118,8 @@ class RebuildPorts:
     # False: batches only record; the schedule sends (one request a minute, however many
     # publishes: with a low wildcard threshold, one "/*" a minute at most).
     flush_each_batch: bool = True
+    # Site search postings (chainpress.search); None: no search index is kept.
+    search: SearchPostings | None = None
 
 
 @dataclasses.dataclass(slots=True)
@@ -359,7 +362,16 @@ def rebuild_changes(
     targets += [(slug, "", False) for slug in _relink_targets(pairs)]
     if targets:
         _relink(ctx, session, ports, targets, set(slugs))
+    if ports.search is not None:
+        _index_into(session, update_index(pairs, ports.search, ctx.site))
     return _finish(ports, session, full=False, also=_republished(pairs))
+
+
+def _index_into(session: _Session, report: IndexReport) -> None:
+    """Search term files written or deleted count as site changes of the batch."""
+    session.written.update(dict.fromkeys(report.written))
+    session.deleted.update(dict.fromkeys(report.deleted))
+    session.unchanged += report.unchanged
 
 
 def rebuild_all(ports: RebuildPorts, now: dt.datetime, *, articles: bool = True) -> RebuildReport:
@@ -379,6 +391,9 @@ def rebuild_all(ports: RebuildPorts, now: dt.datetime, *, articles: bool = True)
         slugs = sorted(article.slug for article in ctx.store.scan_articles())
         _write_articles(ctx, session, slugs)
     _build_pages(ctx, session, others)
+    if ports.search is not None:
+        live = (article for article in ctx.store.scan_articles() if article.is_listed)
+        _index_into(session, rebuild_index(live, ports.search, ctx.site))
     return _finish(ports, session, full=True)
 
 
