@@ -79,7 +79,13 @@ from chainpress.ports import (
     SiteWriter,
 )
 from chainpress.publishing import page_key, write_article_page
-from chainpress.search import IndexReport, SearchPostings, rebuild_index, update_index
+from chainpress.search import (
+    SEARCH_PREFIX,
+    IndexReport,
+    SearchPostings,
+    rebuild_index,
+    update_index,
+)
 from chainpress.site import load_site
 from chainpress.sitemaps import SHARD_SIZE
 
@@ -135,8 +141,10 @@ class RebuildReport:
 
     @property
     def pages_written(self) -> int:
-        """Public pages written (private bodies and records are not pages)."""
-        return sum(1 for key in self.written if not key.startswith(INTERNAL_PREFIX))
+        """Public pages written (private bodies and records, search term files are not pages)."""
+        return sum(
+            1 for key in self.written if not key.startswith((INTERNAL_PREFIX, SEARCH_PREFIX))
+        )
 
 
 class _Session:
