@@ -45,6 +45,7 @@ import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 
+from chainpress.indexnow import IndexNow, IndexNowReport, changed_urls, flush_indexnow, notify
 from chainpress.invalidation import (
     InMemoryInvalidationQueue,
     InvalidationMode,
@@ -126,6 +127,8 @@ class RebuildPorts:
     flush_each_batch: bool = True
     # Site search postings (chainpress.search); None: no search index is kept.
     search: SearchPostings | None = None
+    # IndexNow (chainpress.indexnow); None: off (no key set).
+    indexnow: IndexNow | None = None
 
 
 @dataclasses.dataclass(slots=True)
@@ -138,6 +141,7 @@ class RebuildReport:
     deferred: int = 0  # paths left pending: the CDN refused them (sent again later)
     oldest_pending: int = 0  # seconds the oldest deferred path has waited
     cdn_error: str = ""  # why the pending paths were not sent ("": they were, or none)
+    indexnow: IndexNowReport = dataclasses.field(default_factory=IndexNowReport)
 
     @property
     def pages_written(self) -> int:
@@ -292,6 +296,9 @@ def flush_invalidations(ports: RebuildPorts) -> RebuildReport:
     throttled them, or a run died between its page writes and its request)."""
     report = RebuildReport()
     _flush_into(report, ports, in_batch=False)
+    if ports.indexnow is not None:  # URLs an earlier batch could not send to IndexNow
+        settings, _ = load_site(ports.store.get_site())
+        report.indexnow = flush_indexnow(ports.indexnow, settings, ports.site)
     return report
 
 
@@ -372,7 +379,15 @@ def rebuild_changes(
         _relink(ctx, session, ports, targets, set(slugs))
     if ports.search is not None:
         _index_into(session, update_index(pairs, ports.search, ctx.site))
-    return _finish(ports, session, full=False, also=_republished(pairs))
+    report = _finish(ports, session, full=False, also=_republished(pairs))
+    if ports.indexnow is not None:  # last: the pages are there before engines are told
+        urls = changed_urls(pairs, ctx.settings)
+        report.indexnow = notify(ports.indexnow, urls, ctx.settings, ports.site, _epoch(now))
+    return report
+
+
+def _epoch(now: dt.datetime) -> int:
+    return int(now.timestamp())
 
 
 def _index_into(session: _Session, report: IndexReport) -> None:
