@@ -173,12 +173,8 @@ def postings_of(article: Article | None) -> dict[tuple[str, str], Posting]:
     if article is None or not article.is_listed:
         return {}
     terms, title = article_terms(article)
-    return {
-        (term, article.sort_key): Posting(
-            article.sort_key, article.slug, article.title, term in title
-        )
-        for term in terms
-    }
+    key = article.sort_key
+    return {(term, key): Posting(key, article.slug, article.title, term in title) for term in terms}
 
 
 @dataclasses.dataclass(slots=True)

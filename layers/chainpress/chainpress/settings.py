@@ -78,8 +78,7 @@ DEFAULT_LABELS: dict[str, dict[str, str]] = {
         "search": "Search",
         "search_label": "Search the site",
         "search_none": "No articles match.",
-        "search_nojs": "Search runs in your browser and needs JavaScript. Without it, try:",
-        "search_web": "Search this site on the web",
+        "search_nojs": "Search runs in your browser and needs JavaScript. Without it, browse:",
     },
     "zh": {
         "language_name": "中文",
@@ -135,8 +134,7 @@ DEFAULT_LABELS: dict[str, dict[str, str]] = {
         "search": "搜索",
         "search_label": "站内搜索",
         "search_none": "没有找到相关文章。",
-        "search_nojs": "站内搜索在浏览器中运行，需要启用 JavaScript。也可以：",
-        "search_web": "用搜索引擎搜索本站",
+        "search_nojs": "站内搜索在浏览器中运行，需要启用 JavaScript。也可以浏览：",
     },
 }
 LABEL_NAMES = frozenset(DEFAULT_LABELS["en"])
