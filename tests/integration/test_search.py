@@ -3,8 +3,11 @@ reader's browser fetches appear on publish, follow an edit and go on delete."""
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from moto import mock_aws
@@ -71,3 +74,32 @@ def test_publish_edit_and_delete_keep_the_search_index(stack: Stack) -> None:
     stack.rebuild()
     assert hits(stack, "比特币减半") == []
     assert hits(stack, "ETF") == ["etf"]
+
+
+def test_the_in_memory_counts_are_the_requests_sent(stack: Stack) -> None:
+    """bench/bench_search.py counts requests with the in-memory adapters: on moto, the same
+    index updates send exactly those requests."""
+    from chainpress.aws.s3 import S3SiteWriter
+    from chainpress.aws.search import DynamoSearchPostings
+    from chainpress.search import update_index
+    from chainpress_dev.memory import InMemorySearchPostings, InMemorySiteWriter, total_calls
+    from tests.unit.test_search import article
+
+    s3, dynamodb = clients.s3(), clients.dynamodb()
+    calls: collections.Counter[str] = collections.Counter()
+
+    def count(model: Any, **kwargs: Any) -> None:
+        calls[model.name] += 1
+
+    for client in (s3, dynamodb):
+        client.meta.events.register("before-call", count)
+    real = (DynamoSearchPostings(stack.table, dynamodb), S3SiteWriter(stack.bucket, s3))
+    fake = (InMemorySearchPostings(), InMemorySiteWriter())
+    a = article("a", "Bitcoin 比特币 halving", summary="Miners brace for the halving. " * 4)
+    b = article("b", "Bitcoin fees", minutes=1)
+    a2 = dataclasses.replace(a, title="Bitcoin 以太坊 merge")
+    for batch in ([(None, a), (None, b)], [(a, a2)], [(b, None)], [(a2, a2)]):
+        before_real, before_fake = calls.copy(), total_calls(*fake)
+        update_index(batch, *real)
+        update_index(batch, *fake)
+        assert calls - before_real == total_calls(*fake) - before_fake, batch
