@@ -19,6 +19,7 @@ SCRIPTS = [
     "bench_rebuild.py",
     "bench_calls.py",
     "bench_fanout.py",
+    "bench_search.py",
 ]
 
 
