@@ -238,6 +238,7 @@ def _ports() -> RebuildPorts:
         invalidation_mode=parse_mode(os.environ.get("INVALIDATION_MODE", "")),
         flush_each_batch=_flush_each_batch(os.environ.get("INVALIDATION_FLUSH", "")),
         search=DynamoSearchPostings(table, clients.dynamodb()),
+        search_workers=8,
         indexnow=_indexnow(table),
     )
 

@@ -165,3 +165,14 @@ def test_rebuilds_keep_the_index_and_write_the_search_page() -> None:
     assert 'action="/search/"' in page
     assert "search.js" in page
     assert b'href="/search/"' in (site.read("404.html") or b"")  # the header links it
+
+
+def test_term_files_written_in_parallel_are_the_same() -> None:
+    batch = [(None, article(f"a{i}", f"Bitcoin 比特币 news {i}", minutes=i)) for i in range(5)]
+    serial, parallel = InMemorySiteWriter(), InMemorySiteWriter()
+    update_index(batch, InMemorySearchPostings(), serial)
+    report = update_index(batch, InMemorySearchPostings(), parallel, workers=8)
+    assert report.terms == len(report.written) == 4  # bitcoin, news, 比特, 特币
+    assert {k: v.data for k, v in serial.objects.items()} == {
+        k: v.data for k, v in parallel.objects.items()
+    }

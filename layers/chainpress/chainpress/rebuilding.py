@@ -127,6 +127,7 @@ class RebuildPorts:
     flush_each_batch: bool = True
     # Site search postings (chainpress.search); None: no search index is kept.
     search: SearchPostings | None = None
+    search_workers: int = 1  # term files written at once (Lambda: 8; clients are thread-safe)
     # IndexNow (chainpress.indexnow); None: off (no key set).
     indexnow: IndexNow | None = None
 
@@ -378,7 +379,8 @@ def rebuild_changes(
     if targets:
         _relink(ctx, session, ports, targets, set(slugs))
     if ports.search is not None:
-        _index_into(session, update_index(pairs, ports.search, ctx.site))
+        indexed = update_index(pairs, ports.search, ctx.site, workers=ports.search_workers)
+        _index_into(session, indexed)
     report = _finish(ports, session, full=False, also=_republished(pairs))
     if ports.indexnow is not None:  # last: the pages are there before engines are told
         urls = changed_urls(pairs, ctx.settings)
