@@ -22,8 +22,6 @@ import dataclasses
 import json
 import logging
 import re
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Protocol
@@ -82,6 +80,9 @@ class HttpIndexNow:
         self.timeout = timeout
 
     def submit(self, host: str, key: str, key_location: str, urls: Sequence[str]) -> None:
+        import urllib.error  # ~30 ms (http.client, ssl): only when a request goes out
+        import urllib.request
+
         body = json.dumps(
             {"host": host, "key": key, "keyLocation": key_location, "urlList": list(urls)}
         ).encode("utf-8")
