@@ -22,6 +22,11 @@ Which pages, and how each is built, is pages.py; this module runs them:
   request (throttled, too many in progress) leaves the paths pending for the next batch or the
   schedule (``flush_invalidations``); it never fails the batch. No distribution, no queue.
 
+**Search and IndexNow.** With ``RebuildPorts.search`` set, a batch also updates the site
+search postings and term files of exactly the terms its changes touched (chainpress.search);
+with ``RebuildPorts.indexnow``, it then announces the changed article URLs in one POST
+(chainpress.indexnow). Neither can fail the batch's pages: IndexNow failures stay pending.
+
 Related lists are NOT refreshed by ``rebuild_all``: ``Article.related`` is part of the record,
 so refreshing it means one transactional write per article, each echoing back through the
 stream as a new rebuild, from the function that is supposed to derive pages from the table.
