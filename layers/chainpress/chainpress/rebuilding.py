@@ -25,7 +25,8 @@ Which pages, and how each is built, is pages.py; this module runs them:
 **Search and IndexNow.** With ``RebuildPorts.search`` set, a batch also updates the site
 search postings and term files of exactly the terms its changes touched (chainpress.search);
 with ``RebuildPorts.indexnow``, it then announces the changed article URLs in one POST
-(chainpress.indexnow). Neither can fail the batch's pages: IndexNow failures stay pending.
+(chainpress.indexnow). A failed search write raises like a failed page write (the batch is
+retried, which is safe); an IndexNow failure never fails the batch (its URLs stay pending).
 
 Related lists are NOT refreshed by ``rebuild_all``: ``Article.related`` is part of the record,
 so refreshing it means one transactional write per article, each echoing back through the
