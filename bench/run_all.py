@@ -20,6 +20,7 @@ SCRIPTS = [
     "bench_calls.py",
     "bench_fanout.py",
     "bench_images.py",
+    "bench_search.py",
 ]
 
 

@@ -39,6 +39,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from chainpress.indexnow import IndexNow
     from chainpress.model import Article
     from chainpress.rebuilding import RebuildPorts, RebuildReport
     from chainpress.rerender import RerenderPorts
@@ -190,6 +191,7 @@ def _manual(action: str, context: LambdaContext) -> dict[str, Any]:
         "unchanged": report.unchanged,
         "invalidated": report.invalidated,
         "deferred": report.deferred,
+        "indexnow_sent": report.indexnow.sent,
     }
 
 
@@ -212,6 +214,7 @@ def _ports() -> RebuildPorts:
     from chainpress.aws.cdn import CloudFrontInvalidator
     from chainpress.aws.invalidations import DynamoInvalidationQueue
     from chainpress.aws.s3 import S3SiteWriter
+    from chainpress.aws.search import DynamoSearchPostings
     from chainpress.aws.views_store import DynamoHotLists
     from chainpress.invalidation import parse_mode
     from chainpress.rebuilding import (
@@ -234,7 +237,28 @@ def _ports() -> RebuildPorts:
         invalidations=DynamoInvalidationQueue(table, clients.dynamodb()),
         invalidation_mode=parse_mode(os.environ.get("INVALIDATION_MODE", "")),
         flush_each_batch=_flush_each_batch(os.environ.get("INVALIDATION_FLUSH", "")),
+        search=DynamoSearchPostings(table, clients.dynamodb()),
+        search_workers=8,
+        indexnow=_indexnow(table),
     )
+
+
+def _indexnow(table: str) -> IndexNow | None:
+    """IndexNow when ``INDEXNOW_KEY`` is set (the template's IndexNowKey); a malformed key
+    is logged and treated as unset (it must never stop rebuilds)."""
+    from chainpress.aws import clients
+    from chainpress.aws.invalidations import DynamoInvalidationQueue
+    from chainpress.indexnow import DEFAULT_ENDPOINT, PENDING_PK, HttpIndexNow, IndexNow, valid_key
+
+    key = os.environ.get("INDEXNOW_KEY", "").strip()
+    if not key:
+        return None
+    if not valid_key(key):
+        logger.error("INDEXNOW_KEY must be 8-128 of a-z A-Z 0-9 -: IndexNow is off")
+        return None
+    endpoint = os.environ.get("INDEXNOW_ENDPOINT", "").strip() or DEFAULT_ENDPOINT
+    queue = DynamoInvalidationQueue(table, clients.dynamodb(), partition=PENDING_PK)
+    return IndexNow(key=key, sender=HttpIndexNow(endpoint), queue=queue)
 
 
 def _flush_each_batch(value: str) -> bool:
@@ -260,7 +284,15 @@ def _record(report: RebuildReport, *, records: int) -> None:
             "invalidations_deferred": report.deferred,
             "oldest_pending_invalidation_s": report.oldest_pending,
             "cdn_error": report.cdn_error,
+            "indexnow_sent": report.indexnow.sent,
+            "indexnow_pending": report.indexnow.pending,
+            "indexnow_error": report.indexnow.error,
         },
+    )
+    # IndexNow: URLs the endpoint took, and requests it did not (the URLs stay pending).
+    metrics.add_metric(name="IndexNowUrlsSent", unit=MetricUnit.Count, value=report.indexnow.sent)
+    metrics.add_metric(
+        name="IndexNowFailures", unit=MetricUnit.Count, value=1 if report.indexnow.error else 0
     )
     metrics.add_metric(name="PagesWritten", unit=MetricUnit.Count, value=report.pages_written)
     metrics.add_metric(

@@ -24,9 +24,11 @@ import pytest
 from botocore.config import Config
 
 from tests.support.paths import ROOT
+from tests.unit.test_indexnow import Endpoint
 
 SAMPLE = ROOT / "samples" / "blockchain-circle"
 READY = "chainpress local stack ready"
+INDEXNOW_KEY = "local-stack-indexnow"
 START_TIMEOUT = 240  # seconds; a cold CI machine is slower than a laptop
 # The views function does not count script user agents: the tests are a reader's browser.
 BROWSER_UA = (
@@ -61,6 +63,8 @@ class RunningStack:
     output: list[str]
     content_bucket: str = "chainpress-content"
     site_bucket: str = "chainpress-site"
+    # What the stack's IndexNow stand-in received (one dict per POST).
+    indexnow: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def request(self, method: str, path: str, body: bytes | None = None) -> Response:
         request = urllib.request.Request(
@@ -91,12 +95,15 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
     content = tmp_path_factory.mktemp("content") / "blockchain-circle"
     shutil.copytree(SAMPLE, content)
     port, aws_port = free_port(), free_port()
+    indexnow = Endpoint()  # the IndexNow endpoint's local stand-in
     env = {
         **os.environ,
         "PORT": str(port),
         "AWS_PORT": str(aws_port),
         "CONTENT_DIR": str(content),
         "PYTHONUNBUFFERED": "1",
+        "INDEXNOW_KEY": INDEXNOW_KEY,
+        "INDEXNOW_ENDPOINT": indexnow.url,
     }
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         env.pop(name, None)
@@ -135,10 +142,13 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
         endpoint_url=f"http://127.0.0.1:{aws_port}",
         content_dir=content,
         output=output,
+        indexnow=indexnow.requests,
     )
     try:
         yield stack
     finally:
+        indexnow.server.shutdown()
+        indexnow.server.server_close()
         process.send_signal(signal.SIGINT)
         try:
             code = process.wait(timeout=60)

@@ -80,3 +80,38 @@ def test_reader_follows_a_link_and_the_view_count_rises(local_stack: RunningStac
             assert errors == [], errors  # no script error, no CSP violation
         finally:
             browser.close()
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Bitcoin's fourth halving cuts the block reward to 3.125 BTC",
+        "以太坊上海升级完成，质押ETH终于可以提取",
+    ],
+)
+def test_reader_searches_for_an_exact_title(local_stack: RunningStack, title: str) -> None:
+    """The header's search form, then /search/: the article with that title comes first."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            page = browser.new_context(user_agent=BROWSER_UA).new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(local_stack.site_url + "/")
+            box = page.locator(".site-search input[name=q]")
+            box.fill(title)
+            box.press("Enter")
+            page.wait_for_url(re.compile(r".*/search/\?q=.*"))
+            expect(page.locator("#search-q")).to_have_value(title)  # the query is shown
+            first = page.locator("#search-results li a").first
+            expect(first).to_have_text(title)
+            first.click()
+            page.wait_for_url(re.compile(r".*/articles/[^/]+/$"))
+            expect(page.locator("h1")).to_have_text(title)
+            assert errors == [], errors
+        finally:
+            browser.close()

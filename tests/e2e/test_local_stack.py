@@ -20,7 +20,7 @@ import pytest
 from chainpress.content import parse_source
 from chainpress.model import Article
 from chainpress.settings import SiteSettings
-from tests.e2e.conftest import SAMPLE, RunningStack
+from tests.e2e.conftest import INDEXNOW_KEY, SAMPLE, RunningStack
 from tests.support import images
 
 pytestmark = pytest.mark.e2e
@@ -118,12 +118,35 @@ def test_every_link_of_the_header_and_footer_answers_once_the_stack_is_ready(
     # stack awaits once before announcing the site.
     home = local_stack.get("/")
     paths = sorted(
-        set(re.findall(r'href="(/(?:hot|sitemap|archive|category/[^"/]+)/)"', home.text))
+        set(re.findall(r'href="(/(?:hot|search|sitemap|archive|category/[^"/]+)/)"', home.text))
     )
     assert "/hot/" in paths
+    assert "/search/" in paths
     assert "/archive/" in paths
     for path in paths:
         assert local_stack.get(path).status == 200, path
+
+
+def test_the_indexnow_stand_in_hears_of_every_live_article(local_stack: RunningStack) -> None:
+    """IndexNow on (a key and a local endpoint): the rebuilds announced every live article in
+    batched POSTs, and the key file is served at the site root."""
+    live = live_slugs()
+    heard: set[str] = set()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        heard = {
+            unquote(url.rstrip("/").rsplit("/", 1)[-1])
+            for request in list(local_stack.indexnow)
+            for url in request["urlList"]
+        }
+        if live <= heard:
+            break
+        time.sleep(0.5)
+    assert live <= heard
+    assert {request["key"] for request in local_stack.indexnow} == {INDEXNOW_KEY}
+    assert len(local_stack.indexnow) < len(live)  # batched, not one request per article
+    key_file = local_stack.get(f"/{INDEXNOW_KEY}.txt")
+    assert (key_file.status, key_file.text) == (200, INDEXNOW_KEY)
 
 
 def test_home_page_lists_every_live_sample_article(local_stack: RunningStack) -> None:

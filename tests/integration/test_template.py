@@ -412,8 +412,23 @@ def test_functions_common_settings(raw: dict[str, Any], cfn: dict[str, Any]) -> 
     ]
     assert sorted(as_list(bookkeeping["Action"])) == ["dynamodb:DeleteItem", "dynamodb:UpdateItem"]
     assert bookkeeping["Condition"] == {
-        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["cdn#pending", "article#*"]}
+        "ForAllValues:StringLike": {
+            "dynamodb:LeadingKeys": ["cdn#pending", "article#*", "indexnow#pending"]
+        }
     }
+    # Site search postings: batch writes in the term# partitions only.
+    (postings,) = [
+        st
+        for st in function_policy_statements(raw, "RebuildFunction")
+        if st.get("Sid") == "SearchPostings"
+    ]
+    assert as_list(postings["Action"]) == ["dynamodb:BatchWriteItem"]
+    assert postings["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["term#*"]}
+    }
+    # IndexNow: off by default, its key checked by the template.
+    assert rebuild["Environment"]["Variables"]["INDEXNOW_KEY"] == {"Ref": "IndexNowKey"}
+    assert raw["Parameters"]["IndexNowKey"]["Default"] == ""
     views = props(cfn, "ViewsFunction")["Environment"]["Variables"]
     assert refs(views["SITE_ORIGIN"]) == {"SiteUrl", "DomainName"}
 
@@ -897,10 +912,11 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
             "dynamodb:GetItem",
             "dynamodb:BatchGetItem",
             "dynamodb:Query",
-            # Pending CDN paths and relink cursors (only partitions cdn#pending and article#*:
-            # see test_rebuild_env_and_cdn_queue).
+            # Pending CDN paths, relink cursors and pending IndexNow URLs (only partitions
+            # cdn#pending, article#*, indexnow#pending: see test_rebuild_env_and_cdn_queue).
             "dynamodb:UpdateItem",
             "dynamodb:DeleteItem",
+            "dynamodb:BatchWriteItem",  # search postings (only partitions term#*)
         },
         "ViewsTable": {"dynamodb:GetItem"},
         "Distribution": {"cloudfront:CreateInvalidation"},
@@ -1000,9 +1016,14 @@ def test_policies_least_privilege(raw: dict[str, Any], cfn: dict[str, Any], func
     if function in ("RebuildFunction", "RerenderFunction"):
         # These write only bookkeeping: the re-render run's items, pending CDN paths and (rebuild)
         # relink cursors; never a listing, head, source or the site settings.
-        bookkeeping = {"run#*", "cdn#pending", "article#*"}
+        bookkeeping = {"run#*", "cdn#pending", "article#*", "indexnow#pending", "term#*"}
         for statement in function_policy_statements(raw, function):
-            writes = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+            writes = {
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:BatchWriteItem",
+            }
             if writes & set(as_list(statement["Action"])):
                 ((_, condition),) = statement["Condition"].items()
                 assert set(condition["dynamodb:LeadingKeys"]) <= bookkeeping, statement

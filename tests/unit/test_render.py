@@ -590,7 +590,15 @@ def test_not_found_page(theme: Theme) -> None:
 
 def test_static_files(theme: Theme) -> None:
     files = theme.static_files()
-    assert set(files) == {"static/style.css", "static/views.js"}
+    assert set(files) == {
+        "static/style.css",
+        "static/views.js",
+        # Site search: its script and the Snowball stemmer it imports.
+        "static/search.js",
+        "static/english-stemmer.js",
+        "static/base-stemmer.js",
+    }
+    assert b"./english-stemmer.js" in files["static/search.js"][0]
     css, css_type = files["static/style.css"]
     js, js_type = files["static/views.js"]
     assert css_type == "text/css; charset=utf-8"

@@ -72,7 +72,7 @@ from chainpress.site import load_site
 from chainpress.trending import HOT_PAGE_KEY
 from chainpress.views import WINDOWS
 from chainpress_dev.folder import FolderSiteWriter
-from chainpress_dev.memory import InMemoryArticleStore, InMemoryHotLists
+from chainpress_dev.memory import InMemoryArticleStore, InMemoryHotLists, InMemorySearchPostings
 
 __all__ = ["BuildResult", "Progress", "build_site", "main"]
 
@@ -387,7 +387,8 @@ def build_site(
 
     pages = sum(store.head(name).pages + 3 for name in store.listings())
     render = Progress("render", pages + result.articles, stream)
-    ports = RebuildPorts(store, writer, InMemoryHotLists())
+    # Site search: every term file from the articles (chainpress.search), as publishes leave it.
+    ports = RebuildPorts(store, writer, InMemoryHotLists(), search=InMemorySearchPostings())
     listings: list[RebuildReport] = []
 
     def listings_and_sitemaps() -> None:

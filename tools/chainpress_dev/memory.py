@@ -54,6 +54,7 @@ from chainpress.ports import (
     StaleEvent,
 )
 from chainpress.responsive import ImageInfo
+from chainpress.search import Posting
 
 # DynamoDB returns at most 1 MB per Query/Scan page; an article record or listing member is
 # about 1.1 KB, so a page holds about this many of them.
@@ -802,3 +803,26 @@ def total_calls(*adapters: object) -> collections.Counter[str]:
     for adapter in adapters:
         total.update(getattr(adapter, "calls", {}))
     return total
+
+
+class InMemorySearchPostings:
+    """``SearchPostings`` (chainpress.search) counting the DynamoDB requests of
+    ``aws/search.py``: one BatchWriteItem per 25 puts/deletes, one Query per ``newest``."""
+
+    def __init__(self) -> None:
+        self.terms: dict[str, dict[str, Posting]] = collections.defaultdict(dict)
+        self.calls: collections.Counter[str] = collections.Counter()
+
+    def apply(
+        self, puts: Sequence[tuple[str, Posting]], deletes: Sequence[tuple[str, str]]
+    ) -> None:
+        self.calls["BatchWriteItem"] += math.ceil((len(puts) + len(deletes)) / 25)
+        for term, sort_key in deletes:
+            self.terms[term].pop(sort_key, None)
+        for term, posting in puts:
+            self.terms[term][posting.sort_key] = posting
+
+    def newest(self, term: str, limit: int) -> list[Posting]:
+        self.calls["Query"] += 1
+        found = self.terms.get(term, {})
+        return [found[key] for key in sorted(found, reverse=True)[:limit]]

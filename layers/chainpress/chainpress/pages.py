@@ -153,6 +153,7 @@ PageKind = Literal[
     "month",  # /archive/YYYY/MM/ (listing "YYYY-MM", number K >= 1)
     "robots",
     "not-found",
+    "search",  # /search/ (chainpress.search)
     "static",
 ]
 
@@ -210,6 +211,7 @@ _FIXED_KEYS = {
     "archive": "archive/index.html",
     "robots": "robots.txt",
     "not-found": "404.html",
+    "search": "search/index.html",
 }
 
 
@@ -751,7 +753,7 @@ def full_site_pages(ctx: BuildContext) -> tuple[list[str], set[Page]]:
 
 def unguarded_pages(ctx: BuildContext) -> set[Page]:
     """The pages no listing guards: summaries, robots, 404, static assets (full rebuilds)."""
-    others = summary_pages(ctx) | {Page("robots"), Page("not-found")}
+    others = summary_pages(ctx) | {Page("robots"), Page("not-found"), Page("search")}
     others |= {Page("static", name=key) for key in ctx.theme.static_files()}
     return others
 
@@ -800,6 +802,8 @@ def build(page: Page, ctx: BuildContext) -> Built:
         return [(page.key, _robots(ctx))]
     if page.kind == "not-found":
         return [(page.key, _html(ctx.theme.not_found_page()))]
+    if page.kind == "search":
+        return [(page.key, _html(ctx.theme.search_page()))]
     if page.kind == "static":
         data, content_type = ctx.theme.static_files()[page.name]
         return [(page.key, Output(data, content_type, CACHE_STATIC))]

@@ -22,6 +22,12 @@ Which pages, and how each is built, is pages.py; this module runs them:
   request (throttled, too many in progress) leaves the paths pending for the next batch or the
   schedule (``flush_invalidations``); it never fails the batch. No distribution, no queue.
 
+**Search and IndexNow.** With ``RebuildPorts.search`` set, a batch also updates the site
+search postings and term files of exactly the terms its changes touched (chainpress.search);
+with ``RebuildPorts.indexnow``, it then announces the changed article URLs in one POST
+(chainpress.indexnow). A failed search write raises like a failed page write (the batch is
+retried, which is safe); an IndexNow failure never fails the batch (its URLs stay pending).
+
 Related lists are NOT refreshed by ``rebuild_all``: ``Article.related`` is part of the record,
 so refreshing it means one transactional write per article, each echoing back through the
 stream as a new rebuild, from the function that is supposed to derive pages from the table.
@@ -45,6 +51,7 @@ import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 
+from chainpress.indexnow import IndexNow, IndexNowReport, changed_urls, flush_indexnow, notify
 from chainpress.invalidation import (
     InMemoryInvalidationQueue,
     InvalidationMode,
@@ -80,6 +87,13 @@ from chainpress.ports import (
     body_key,
 )
 from chainpress.publishing import page_key, write_article_page
+from chainpress.search import (
+    SEARCH_PREFIX,
+    IndexReport,
+    SearchPostings,
+    rebuild_index,
+    update_index,
+)
 from chainpress.site import load_site
 from chainpress.sitemaps import SHARD_SIZE
 
@@ -118,6 +132,11 @@ class RebuildPorts:
     # False: batches only record; the schedule sends (one request a minute, however many
     # publishes: with a low wildcard threshold, one "/*" a minute at most).
     flush_each_batch: bool = True
+    # Site search postings (chainpress.search); None: no search index is kept.
+    search: SearchPostings | None = None
+    search_workers: int = 1  # term files written at once (Lambda: 8; clients are thread-safe)
+    # IndexNow (chainpress.indexnow); None: off (no key set).
+    indexnow: IndexNow | None = None
 
 
 @dataclasses.dataclass(slots=True)
@@ -130,11 +149,14 @@ class RebuildReport:
     deferred: int = 0  # paths left pending: the CDN refused them (sent again later)
     oldest_pending: int = 0  # seconds the oldest deferred path has waited
     cdn_error: str = ""  # why the pending paths were not sent ("": they were, or none)
+    indexnow: IndexNowReport = dataclasses.field(default_factory=IndexNowReport)
 
     @property
     def pages_written(self) -> int:
-        """Public pages written (private bodies and records are not pages)."""
-        return sum(1 for key in self.written if not key.startswith(INTERNAL_PREFIX))
+        """Public pages written (private bodies and records, search term files are not pages)."""
+        return sum(
+            1 for key in self.written if not key.startswith((INTERNAL_PREFIX, SEARCH_PREFIX))
+        )
 
 
 class _Session:
@@ -288,6 +310,9 @@ def flush_invalidations(ports: RebuildPorts) -> RebuildReport:
     throttled them, or a run died between its page writes and its request)."""
     report = RebuildReport()
     _flush_into(report, ports, in_batch=False)
+    if ports.indexnow is not None:  # URLs an earlier batch could not send to IndexNow
+        settings, _ = load_site(ports.store.get_site())
+        report.indexnow = flush_indexnow(ports.indexnow, settings, ports.site)
     return report
 
 
@@ -366,7 +391,25 @@ def rebuild_changes(
     targets += [(slug, "", False) for slug in _relink_targets(pairs)]
     if targets:
         _relink(ctx, session, ports, targets, set(slugs))
-    return _finish(ports, session, full=False, also=_republished(pairs))
+    if ports.search is not None:
+        indexed = update_index(pairs, ports.search, ctx.site, workers=ports.search_workers)
+        _index_into(session, indexed)
+    report = _finish(ports, session, full=False, also=_republished(pairs))
+    if ports.indexnow is not None:  # last: the pages are there before engines are told
+        urls = changed_urls(pairs, ctx.settings)
+        report.indexnow = notify(ports.indexnow, urls, ctx.settings, ports.site, _epoch(now))
+    return report
+
+
+def _epoch(now: dt.datetime) -> int:
+    return int(now.timestamp())
+
+
+def _index_into(session: _Session, report: IndexReport) -> None:
+    """Search term files written or deleted count as site changes of the batch."""
+    session.written.update(dict.fromkeys(report.written))
+    session.deleted.update(dict.fromkeys(report.deleted))
+    session.unchanged += report.unchanged
 
 
 def rebuild_all(ports: RebuildPorts, now: dt.datetime, *, articles: bool = True) -> RebuildReport:
@@ -386,6 +429,9 @@ def rebuild_all(ports: RebuildPorts, now: dt.datetime, *, articles: bool = True)
         slugs = sorted(article.slug for article in ctx.store.scan_articles())
         _write_articles(ctx, session, slugs)
     _build_pages(ctx, session, others)
+    if ports.search is not None:
+        live = (article for article in ctx.store.scan_articles() if article.is_listed)
+        _index_into(session, rebuild_index(live, ports.search, ctx.site))
     return _finish(ports, session, full=True)
 
 

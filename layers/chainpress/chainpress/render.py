@@ -64,11 +64,17 @@ TEMPLATES: tuple[str, ...] = (
     "sitemap.html",
     "archive.html",
     "404.html",
+    "search.html",
 )
 
 STATIC_TYPES: dict[str, str] = {
     "style.css": "text/css; charset=utf-8",
     "views.js": "text/javascript; charset=utf-8",
+    # Site search (chainpress.search): the page's script and the Snowball English stemmer it
+    # imports (generated JavaScript, the same algorithm as the Python snowballstemmer).
+    "search.js": "text/javascript; charset=utf-8",
+    "english-stemmer.js": "text/javascript; charset=utf-8",
+    "base-stemmer.js": "text/javascript; charset=utf-8",
 }
 
 # Labels for the hot windows the trending function produces (the label ``hot_<key>`` in the
@@ -731,6 +737,14 @@ class Theme:
 
     def not_found_page(self) -> str:
         return self._render("404.html", feeds=self._feeds())
+
+    def search_page(self) -> str:
+        """``/search/``: the form, and the script that fetches the term files a query needs."""
+        return self._render(
+            "search.html",
+            canonical=absolute_url(self.settings, "/search/"),
+            feeds=self._feeds(),
+        )
 
     def static_files(self) -> dict[str, tuple[bytes, str]]:
         """Theme assets by site key: ``{"static/style.css": (bytes, content type), ...}``."""

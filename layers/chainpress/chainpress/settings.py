@@ -80,6 +80,10 @@ DEFAULT_LABELS: dict[str, dict[str, str]] = {
         "empty_page": "No articles on this page any more.",
         "tags_page": "Tags, page {n}",
         "no_tags_page": "No tags on this page any more.",
+        "search": "Search",
+        "search_label": "Search the site",
+        "search_none": "No articles match.",
+        "search_nojs": "Search runs in your browser and needs JavaScript. Without it, browse:",
     },
     "zh": {
         "language_name": "中文",
@@ -132,6 +136,10 @@ DEFAULT_LABELS: dict[str, dict[str, str]] = {
         "empty_page": "本页已没有文章。",
         "tags_page": "标签，第 {n} 页",
         "no_tags_page": "本页已没有标签。",
+        "search": "搜索",
+        "search_label": "站内搜索",
+        "search_none": "没有找到相关文章。",
+        "search_nojs": "站内搜索在浏览器中运行，需要启用 JavaScript。也可以浏览：",
     },
 }
 LABEL_NAMES = frozenset(DEFAULT_LABELS["en"])

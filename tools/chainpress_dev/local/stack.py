@@ -278,6 +278,13 @@ class LocalStack:
             "LOG_LEVEL": self.config.log_level,
             # No X-Ray daemon locally (and the handlers then skip the Tracer's cold start).
             "POWERTOOLS_TRACE_DISABLED": "true",
+            # IndexNow stays off unless the shell sets both a key and an endpoint (a local
+            # stand-in: README, "IndexNow"): never a real engine by default.
+            **(
+                {name: os.environ[name] for name in ("INDEXNOW_KEY", "INDEXNOW_ENDPOINT")}
+                if os.environ.get("INDEXNOW_KEY") and os.environ.get("INDEXNOW_ENDPOINT")
+                else {}
+            ),
         }
 
     def _set_environment(self) -> None:

@@ -32,13 +32,17 @@ def pending_sk(path: str) -> str:
 
 
 class DynamoInvalidationQueue:
-    def __init__(self, table: str, client: Any, *, workers: int = 8) -> None:
+    def __init__(
+        self, table: str, client: Any, *, workers: int = 8, partition: str = PENDING_PK
+    ) -> None:
         self.table = table
         self.client = client
         self.workers = workers
+        # Another durable queue of the same shape: IndexNow's pending URLs (chainpress.indexnow).
+        self.partition = partition
 
     def _key(self, path: str) -> dict[str, Any]:
-        return {"pk": {"S": PENDING_PK}, "sk": {"S": pending_sk(path)}}
+        return {"pk": {"S": self.partition}, "sk": {"S": pending_sk(path)}}
 
     def record(self, path: str, token: str, at: int) -> bool:
         answer = self.client.update_item(
@@ -60,7 +64,7 @@ class DynamoInvalidationQueue:
         params: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": PENDING_PK}},
+            "ExpressionAttributeValues": {":pk": {"S": self.partition}},
             "ConsistentRead": True,
         }
         while len(found) < limit:
