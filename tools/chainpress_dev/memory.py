@@ -22,6 +22,7 @@ import math
 import zlib
 from collections.abc import Collection, Iterable, Iterator, Sequence
 
+from chainpress.aliases import claimed_keys
 from chainpress.model import Article, has_pages, listings_of, pad_sequencer, tag_key
 from chainpress.paging import (
     ARCHIVE,
@@ -185,6 +186,8 @@ class InMemoryArticleStore:
         self.index_keys: dict[str, list[str]] = {}
         self.related_by: dict[str, list[str]] = {}  # target slug -> linking slugs, sorted
         self.relinks: dict[str, str] = {}
+        # alias key -> (sort key, slug) of each live article claiming it, sorted
+        self.alias_claims: dict[str, list[tuple[str, str]]] = {}
         self.site = SiteSource()
         # DynamoDB requests DynamoArticleStore would send for the same port calls, by API.
         self.calls: collections.Counter[str] = collections.Counter()
@@ -196,6 +199,7 @@ class InMemoryArticleStore:
         bounds = 2 * sum(len(b) for b in self.bounds.values())
         entries = sum(len(e) for e in self.index.values())
         linking = sum(len(r) for r in self.related_by.values())
+        linking += sum(len(c) for c in self.alias_claims.values())
         records = len(self.articles) + len(self.sources) + len(self.head_of)
         return records + members + bounds + entries + linking
 
@@ -284,6 +288,11 @@ class InMemoryArticleStore:
         found = self.related_by.get(slug, [])
         first = bisect.bisect_right(found, after)
         return found[first : first + limit]
+
+    def alias_owner(self, key: str) -> str | None:
+        self.calls["Query"] += 1
+        claims = self.alias_claims.get(key)
+        return claims[0][1] if claims else None
 
     def set_relink(self, slug: str, after: str) -> None:
         self.calls["UpdateItem"] += 1
@@ -488,6 +497,14 @@ class InMemoryArticleStore:
                 found.insert(at, linking)
             elif not present and there:
                 found.pop(at)
+        for key, sort_key, slug, present in plan.aliases:
+            claims = self.alias_claims.setdefault(key, [])
+            if present and (sort_key, slug) not in claims:
+                bisect.insort(claims, (sort_key, slug))
+            elif not present and (sort_key, slug) in claims:
+                claims.remove((sort_key, slug))
+            if not claims:
+                del self.alias_claims[key]
 
     # -- bulk loading (benchmarks) -------------------------------------------------------
 
@@ -528,6 +545,8 @@ class InMemoryArticleStore:
                 self.members[listing][key] = article
             for target in article.related:
                 linking.setdefault(target, []).append(article.slug)
+            for alias in claimed_keys(article):
+                bisect.insort(self.alias_claims.setdefault(alias, []), (key, article.slug))
         self.sorted_keys = keys_of
         self.related_by = {target: sorted(slugs) for target, slugs in linking.items()}
 

@@ -181,6 +181,11 @@ class ArticleStore(Protocol):
         """Slugs of articles whose related list holds ``slug`` (sorted, > ``after``)."""
         ...
 
+    def alias_owner(self, key: str) -> str | None:
+        """The slug of the live article that owns the redirect at site key ``key``: of those
+        claiming it (``chainpress.aliases``), the one with the oldest sort key; None if none."""
+        ...
+
     def set_relink(self, slug: str, after: str) -> None:
         """Record that the pages linking ``slug`` are re-rendered up to ``after`` (a rebuild
         continues from there: the record's stream event triggers the next bounded step)."""

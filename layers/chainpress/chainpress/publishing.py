@@ -30,6 +30,7 @@ from chainpress.content import (
     parse_source,
     slug_taken_message,
 )
+from chainpress.aliases import alias_key, claimed_slug
 from chainpress.invalidation import MAX_PATHS_PER_REQUEST, RecordingWriter
 from chainpress.model import (
     ARTICLE_PREFIX,
@@ -67,11 +68,13 @@ __all__ = [
     "PublishPorts",
     "SourceEvent",
     "alias_key",
+    "alias_keys",
     "choose_related",
     "page_key",
     "publish_event",
     "render_article_page",
     "route",
+    "settle_alias",
     "status_report",
     "translations_of",
     "write_alias_pages",
@@ -112,14 +115,6 @@ _MAX_CATCH_UP = 3
 MAX_PLANS = 10
 _REPLAN_BASE = 0.05
 _REPLAN_CAP = 2.0
-
-# Top-level site paths an alias may never take over (generated pages, assets, private data).
-_RESERVED_TOP = frozenset(
-    {"page", "category", "tag", "sitemaps", "sitemap", "archive", "hot", "static", "media",
-     "_internal", "_status", "api"}
-)  # fmt: skip
-_RESERVED_FILES = frozenset({"index.html", "feed.xml", "sitemap.xml", "robots.txt", "404.html"})
-
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class SourceEvent:
@@ -275,22 +270,6 @@ def write_article_page(
     return _write_page(writer, theme, store, article, body.decode("utf-8"))
 
 
-def alias_key(alias: str, slug: str) -> str | None:
-    """Site key of the redirect page for ``alias`` (a site path such as ``/2022/05/old/``), or
-    None when the alias is unsafe or would take over a generated page."""
-    path = alias.strip()
-    if "://" in path or "\\" in path or "?" in path or "#" in path:
-        return None
-    parts = path.strip("/").split("/")
-    if not parts or any(p in ("", ".", "..") for p in parts) or parts[0] in _RESERVED_TOP:
-        return None
-    # A file URL (/old.html, /news.php) gets the redirect at that key; a folder, its index.html.
-    key = "/".join(parts if "." in parts[-1] else [*parts, "index.html"])
-    if key in _RESERVED_FILES or key.startswith("sitemap") or key == page_key(slug):
-        return None
-    return key
-
-
 def _redirect_page(settings: SiteSettings, article: Article) -> bytes:
     target = href(article.url)
     canonical = html.escape(settings.absolute(target))
@@ -310,34 +289,42 @@ def _redirect_page(settings: SiteSettings, article: Article) -> bytes:
     return page.encode("utf-8")
 
 
-def _alias_keys(store: ArticleStore, article: Article | None) -> set[str]:
-    """Alias keys the article may use: never the page of another file's live article."""
+def alias_keys(article: Article | None) -> set[str]:
+    """Every site key ``article``'s aliases name (claimed or not: ``settle_alias`` decides)."""
     if article is None:
         return set()
-    keys = set()
-    for alias in article.aliases:
-        key = alias_key(alias, article.slug)
-        if key is None:
-            continue
-        slug = key.removeprefix(f"{ARTICLE_PREFIX}/").removesuffix("/index.html")
-        if key == page_key(slug) and "/" not in slug:
-            other = store.get_article(slug)
-            if other is not None and other.is_listed and other.source_key != article.source_key:
-                continue
-        keys.add(key)
-    return keys
+    keys = (alias_key(alias, article.slug) for alias in article.aliases)
+    return {key for key in keys if key is not None}
+
+
+def settle_alias(
+    writer: SiteWriter, store: ArticleStore, settings: SiteSettings, key: str
+) -> tuple[str, bool]:
+    """Make site key ``key`` (an alias's, or the page of an article that is no longer live)
+    what the table says it is: a live article's own page is left to its writer (``"page"``);
+    else the redirect to the key's owner (``"redirect"``: of the live articles claiming the
+    key, the one with the oldest sort key; see chainpress.aliases); else nothing
+    (``"gone"``). Returns that, and whether the site changed. One query and at most two
+    reads, whatever the order the claims were made in."""
+    slug = claimed_slug(key)
+    if slug is not None:
+        own = store.get_article(slug)
+        if own is not None and own.is_listed:
+            return "page", False
+    owner_slug = store.alias_owner(key)
+    owner = store.get_article(owner_slug) if owner_slug else None
+    if owner is not None and owner.is_listed:
+        return "redirect", writer.write(key, _redirect_page(settings, owner), HTML, CACHE_ARTICLE)
+    return "gone", writer.delete(key)
 
 
 def write_alias_pages(
     writer: SiteWriter, store: ArticleStore, settings: SiteSettings, article: Article
 ) -> list[str]:
-    """Write a small redirect page (meta refresh, canonical link, noindex) at each alias of a
-    live article; returns the keys whose bytes changed."""
-    page = _redirect_page(settings, article)
+    """Settle every alias key of ``article`` (the redirect of whichever live article owns it);
+    returns the keys whose bytes changed (written or deleted)."""
     return [
-        key
-        for key in sorted(_alias_keys(store, article))
-        if writer.write(key, page, HTML, CACHE_ARTICLE)
+        key for key in sorted(alias_keys(article)) if settle_alias(writer, store, settings, key)[1]
     ]
 
 
@@ -603,9 +590,11 @@ def _article(
     was_live = any(a is not None and a.is_listed for a in (own_previous, retired))
     site = _cdn_guarded(ports, now) if was_live else ports.site
     writes = _Writes(site)
-    old_aliases = _alias_keys(store, own_previous) | _alias_keys(store, retired)
+    # Alias keys it named before or names now, and pages it no longer has: each becomes what
+    # the table says (a redirect of the key's owner, or nothing): see chainpress.aliases.
+    settle = alias_keys(own_previous) | alias_keys(retired) | alias_keys(article)
     if retired is not None:
-        writes.delete(page_key(retired.slug))
+        settle.add(page_key(retired.slug))
         writes.delete(body_key(retired.slug))
     if article.status in ("live", "scheduled"):
         writes.write(body_key(article.slug), parsed.body.html.encode("utf-8"), HTML, CACHE_ARTICLE)
@@ -614,14 +603,11 @@ def _article(
     if article.status == "live":
         if _write_page(site, theme, store, article, parsed.body.html):
             writes.written.append(page_key(article.slug))
-        new_aliases = _alias_keys(store, article)
-        writes.written += write_alias_pages(site, store, settings, article)
     else:
-        # Draft or scheduled: the page goes down (trending publishes a scheduled one later).
-        writes.delete(page_key(article.slug))
-        new_aliases = set()
-    for key in sorted(old_aliases - new_aliases):
-        writes.delete(key)
+        # Draft or scheduled: the page goes down (trending publishes a scheduled one later),
+        # unless another live article claims its URL as an alias.
+        settle.add(page_key(article.slug))
+    _settle(writes, store, settings, settle)
     if bundle_folder(record.key) is not None and (was_at != now_at or redelivered):
         # The bundle's files follow the article (a retry re-copies them: writes are skipped
         # when the bytes are there already).
@@ -640,6 +626,13 @@ def _article(
         deleted=tuple(writes.deleted),
         warnings=warnings,
     )
+
+
+def _settle(writes: _Writes, store: ArticleStore, settings: SiteSettings, keys: set[str]) -> None:
+    for key in sorted(keys):
+        kind, changed = settle_alias(writes.site, store, settings, key)
+        if changed:
+            (writes.written if kind == "redirect" else writes.deleted).append(key)
 
 
 def _cdn_guarded(ports: PublishPorts, now: dt.datetime) -> SiteWriter:
@@ -703,10 +696,9 @@ def _remove_article(
 
     writes = _Writes(_cdn_guarded(ports, now) if previous and previous.is_listed else ports.site)
     if previous is not None:
-        writes.delete(page_key(slug))
         writes.delete(body_key(slug))
-        for key in sorted(_alias_keys(store, previous)):
-            writes.delete(key)
+        settings, _ = load_site(store.get_site())
+        _settle(writes, store, settings, {page_key(slug), *alias_keys(previous)})
         if bundle_folder(record.key) is not None:  # also on a retry: the record is ours
             _move_bundle(ports, writes, record.key, slug, None, now)
     _report(ports, record, now, "removed")

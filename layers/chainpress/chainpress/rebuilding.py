@@ -78,7 +78,7 @@ from chainpress.ports import (
     InvalidationQueue,
     SiteWriter,
 )
-from chainpress.publishing import page_key, write_article_page
+from chainpress.publishing import alias_keys, page_key, settle_alias, write_article_page
 from chainpress.site import load_site
 from chainpress.sitemaps import SHARD_SIZE
 
@@ -231,7 +231,18 @@ def _write_articles(ctx: BuildContext, session: _Session, slugs: Sequence[str]) 
                 page_key(slug), write_article_page(ctx.site, ctx.theme, ctx.store, article)
             )
         else:
-            session.delete(page_key(slug))
+            _settle_aliases(ctx, session, [page_key(slug)])  # an alias may claim its URL
+
+
+def _settle_aliases(ctx: BuildContext, session: _Session, keys: Iterable[str]) -> None:
+    """Alias keys (and pages of articles no longer live) as the table's claims say: the
+    owner's redirect, or nothing (``publishing.settle_alias``)."""
+    for key in sorted(set(keys)):
+        kind, changed = settle_alias(ctx.site, ctx.store, ctx.settings, key)
+        if kind == "redirect":
+            session.record(key, changed)
+        elif changed:
+            session.deleted[key] = None
 
 
 def invalidation_paths(keys: Iterable[str], threshold: int) -> list[str]:
@@ -355,6 +366,7 @@ def rebuild_changes(
     articles = sorted(article_pages(ctx.store, pairs))
     slugs = [page.name for page in articles]
     _write_articles(ctx, session, slugs)
+    _settle_aliases(ctx, session, [k for pair in pairs for a in pair for k in alias_keys(a)])
     targets = [(slug, after, True) for slug, after in relinks]
     targets += [(slug, "", False) for slug in _relink_targets(pairs)]
     if targets:
@@ -376,8 +388,10 @@ def rebuild_all(ports: RebuildPorts, now: dt.datetime, *, articles: bool = True)
         plan = functools.partial(_whole_listing, ctx, listing)
         _converge(ctx, session, listing, plan)
     if articles:
-        slugs = sorted(article.slug for article in ctx.store.scan_articles())
-        _write_articles(ctx, session, slugs)
+        records = list(ctx.store.scan_articles())
+        _write_articles(ctx, session, sorted(article.slug for article in records))
+        # Redirects show the settings (canonical URL, language): rendered again too.
+        _settle_aliases(ctx, session, [k for a in records if a.is_listed for k in alias_keys(a)])
     _build_pages(ctx, session, others)
     return _finish(ports, session, full=True)
 

@@ -284,6 +284,17 @@ class DynamoArticleStore:
             params["ExpressionAttributeValues"][":after"] = {"S": after}
         return [str(_deser(raw)["sk"]) for raw in self.client.query(**params)["Items"]]
 
+    def alias_owner(self, key: str) -> str | None:
+        answer = self.client.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"alias#{key}"}},
+            Limit=1,
+            ConsistentRead=True,
+        )
+        items = answer["Items"]
+        return str(_deser(items[0])["slug"]) if items else None
+
     def set_relink(self, slug: str, after: str) -> None:
         # ``step`` moves on every time: an unchanged item would produce no stream record.
         self.client.update_item(
@@ -538,6 +549,13 @@ class DynamoArticleStore:
             key = _key(f"relatedby#{target}", linking)
             if present:
                 actions.append({"Put": {"TableName": table, "Item": key}})
+            else:
+                actions.append({"Delete": {"TableName": table, "Key": key}})
+        for alias, sort_key, slug, present in plan.aliases:
+            key = _key(f"alias#{alias}", sort_key)
+            if present:
+                claim = {"pk": f"alias#{alias}", "sk": sort_key, "slug": slug}
+                actions.append({"Put": {"TableName": table, "Item": _ser(claim)}})
             else:
                 actions.append({"Delete": {"TableName": table, "Key": key}})
         return actions
