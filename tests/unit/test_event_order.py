@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from chainpress.model import Article, pad_sequencer
+from chainpress.model import pad_sequencer
 from chainpress.ports import ArticleChange, SourceState
 from chainpress.publishing import PublishPorts, SourceEvent, publish_event
 from chainpress.rebuilding import RebuildPorts, rebuild_all, rebuild_changes
@@ -251,9 +251,11 @@ def test_in_order_delivery_gives_the_site_an_editor_expects(
     redirect = run.site.text("articles/old-name/index.html")
     assert 'url=/articles/new-name/"' in redirect
     assert "url=/articles/h/" in run.site.text("old/shared/index.html")  # g (older) is gone
-    assert "articles/f/index.html" not in pages and "articles/e/index.html" not in pages
+    assert "articles/f/index.html" not in pages
+    assert "articles/e/index.html" not in pages
     gamma = run.store.get_article("c")
-    assert gamma is not None and gamma.category == "defi"
+    assert gamma is not None
+    assert gamma.category == "defi"
     assert "Every block" in run.site.text("index.html")
 
 

@@ -47,6 +47,8 @@ a category, when no new tag or month appears, whatever the number N of articles:
     sitemaps/articles-<last>.xml, /sitemap.xml, news.xml     3
     /archive/ (month counts) + the month's page              2
     the category neighbour whose "next" link now points here 1
+    older articles nearest it in its category and tags (related lists), at most
+      RELATED_NEIGHBOURS (2) per listing, the category neighbour already counted   <= 2*(1+T)-1
     the article page itself: rendered, but publish already wrote the same bytes   0
 
 Sitemap shards are pages of the same kind over home (``paging.SHARD_SIZE`` URLs each; the last
@@ -75,9 +77,11 @@ from chainpress.feeds import FEED_SIZE, FEED_TYPE, rss
 from chainpress.model import (
     ARTICLE_PREFIX,
     MAX_TRANSLATIONS,
+    RELATED_NEIGHBOURS,
     Article,
     has_pages,
     listings_of,
+    related_listings,
     tag_key,
     translation_listing,
 )
@@ -648,6 +652,30 @@ def _shows_differently(old: Article | None, new: Article | None) -> bool:
     )
 
 
+def _as_related(article: Article | None) -> tuple[object, ...] | None:
+    """What decides whether, and how, ``article`` is in a neighbour's related list."""
+    if article is None or not article.is_listed:
+        return None
+    tags = sorted({tag_key(t) for t in article.tags})
+    return (article.sort_key, article.title, article.date_only, article.category, tags)
+
+
+def _related_pages(store: ArticleStore, old: Article | None, new: Article | None) -> set[Page]:
+    """Pages whose related list may hold the article or may now: its ``RELATED_NEIGHBOURS``
+    on each side, at its old and new place, in each category and tag listing (bounded)."""
+    if _as_related(old) == _as_related(new):
+        return set()
+    pages: set[Page] = set()
+    for image in (old, new):
+        if image is None or not image.is_listed:
+            continue
+        for listing in related_listings(image):
+            near = store.newest(listing, RELATED_NEIGHBOURS, before=image.sort_key)
+            near += store.oldest(listing, RELATED_NEIGHBOURS, after=image.sort_key)
+            pages |= {Page("article", name=a.slug) for a in near if a.slug != image.slug}
+    return pages
+
+
 def _as_translation(article: Article | None) -> tuple[object, ...] | None:
     """What a translation's page shows of ``article`` (its hreflang link and language)."""
     if article is None or not article.translation_key or not article.is_listed:
@@ -685,6 +713,7 @@ def article_pages(store: ArticleStore, changes: Sequence[Change]) -> set[Page]:
             if image is not None:
                 pages.add(Page("article", name=image.slug))
         pages |= _translation_pages(store, old, new)
+        pages |= _related_pages(store, old, new)
         if not _shows_differently(old, new):
             continue
         for image in (old, new):

@@ -216,8 +216,7 @@ class CommitPlan:
     def size(self) -> int:
         """Items this plan writes."""
         return 2 * len(self.bounds) + sum(
-            len(part)
-            for part in (self.members, self.heads, self.index, self.related, self.aliases)
+            len(part) for part in (self.members, self.heads, self.index, self.related, self.aliases)
         )
 
     def check(self, others: int) -> None:

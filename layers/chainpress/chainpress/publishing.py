@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Literal
 
+from chainpress.aliases import alias_key, claimed_slug
 from chainpress.content import (
     MAX_SOURCE_BYTES,
     ContentError,
@@ -30,14 +31,15 @@ from chainpress.content import (
     parse_source,
     slug_taken_message,
 )
-from chainpress.aliases import alias_key, claimed_slug
 from chainpress.invalidation import MAX_PATHS_PER_REQUEST, RecordingWriter
 from chainpress.model import (
     ARTICLE_PREFIX,
     MAX_TRANSLATIONS,
+    RELATED_NEIGHBOURS,
     Article,
     Problem,
     format_time,
+    related_listings,
     tag_key,
     translation_listing,
 )
@@ -72,6 +74,7 @@ __all__ = [
     "choose_related",
     "page_key",
     "publish_event",
+    "related_articles",
     "render_article_page",
     "route",
     "settle_alias",
@@ -98,9 +101,6 @@ MAX_BUNDLE_FILES = 1000
 MAX_BUNDLE_FILE_BYTES = 100 * 1024 * 1024
 
 RELATED_LIMIT = 5
-# Candidates read per listing when choosing related articles: a flat cost per publish.
-RELATED_FROM_CATEGORY = 20
-RELATED_FROM_TAG = 10
 
 # A page is re-rendered while its neighbour listing keeps moving under it (see
 # docs/architecture.md, "Why pages converge"); a newer event for the same key is caught up on.
@@ -115,6 +115,7 @@ _MAX_CATCH_UP = 3
 MAX_PLANS = 10
 _REPLAN_BASE = 0.05
 _REPLAN_CAP = 2.0
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class SourceEvent:
@@ -222,8 +223,7 @@ def render_article_page(theme: Theme, store: ArticleStore, article: Article, bod
     listing = _neighbour_listing(article)
     older = store.newest(listing, 1, before=article.sort_key)
     newer = store.oldest(listing, 1, after=article.sort_key)
-    found = store.get_articles(article.related) if article.related else {}
-    related = [found[s] for s in article.related if s in found and found[s].is_listed]
+    related = related_articles(store, article)
     return theme.article_page(
         article,
         body_html,
@@ -232,6 +232,23 @@ def render_article_page(theme: Theme, store: ArticleStore, article: Article, bod
         related=related,
         translations=translations_of(store, article),
     )
+
+
+def related_articles(store: ArticleStore, article: Article) -> list[Article]:
+    """The related articles a page shows: of the ``RELATED_NEIGHBOURS`` articles on each side
+    of ``article`` (by date) in its category and each tag listing, those sharing most tags,
+    then the newest (``choose_related``). A function of the listings as they are, whatever the
+    order articles arrived in; two short reads per listing, whatever the size of the site. The
+    rebuild re-renders the neighbours of an article that comes, goes or changes
+    (``pages.article_pages``), so every page's list stays current."""
+    key = article.sort_key
+    candidates: dict[str, Article] = {}
+    for listing in related_listings(article):
+        near = store.newest(listing, RELATED_NEIGHBOURS, before=key)
+        near += store.oldest(listing, RELATED_NEIGHBOURS, after=key)
+        candidates.update((a.slug, a) for a in near)
+    chosen = choose_related(article, candidates.values())
+    return [candidates[slug] for slug in chosen]
 
 
 def translations_of(store: ArticleStore, article: Article) -> list[Article]:
@@ -544,15 +561,9 @@ def _article(
         if old is not None and old.source_key == record.key and old.status != "removed":
             retired = old
 
-    related: tuple[str, ...] = ()
-    if article.status in ("live", "scheduled"):
-        candidates: list[Article] = []
-        if article.category:
-            candidates += store.newest(f"category/{article.category}", RELATED_FROM_CATEGORY)
-        for tag in article.tags:
-            candidates += store.newest(f"tag/{tag_key(tag)}", RELATED_FROM_TAG)
-        related = choose_related(article, candidates)
-    article = dataclasses.replace(article, related=related)
+    # Related articles are chosen when a page is rendered (``related_articles``), from the
+    # listings as they are then: the record keeps none (it would depend on arrival order).
+    article = dataclasses.replace(article, related=())
     if own_previous is not None and own_previous.status != "removed":
         # A source without a date is dated ``now`` by the parser: keep the date it was first
         # published with, so that a re-delivered event (or an edit) does not move the article.
