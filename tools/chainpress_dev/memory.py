@@ -188,6 +188,7 @@ class InMemoryArticleStore:
         self.relinks: dict[str, str] = {}
         # alias key -> (sort key, slug) of each live article claiming it, sorted
         self.alias_claims: dict[str, list[tuple[str, str]]] = {}
+        self.waiters: dict[str, set[str]] = {}  # category key -> source keys waiting for it
         self.site = SiteSource()
         # DynamoDB requests DynamoArticleStore would send for the same port calls, by API.
         self.calls: collections.Counter[str] = collections.Counter()
@@ -288,6 +289,10 @@ class InMemoryArticleStore:
         found = self.related_by.get(slug, [])
         first = bisect.bisect_right(found, after)
         return found[first : first + limit]
+
+    def waiting(self, category: str) -> list[str]:
+        self.calls["Query"] += 1
+        return sorted(self.waiters.get(category, ()))
 
     def alias_owner(self, key: str) -> str | None:
         self.calls["Query"] += 1
@@ -439,6 +444,7 @@ class InMemoryArticleStore:
             if self.head_of.get(write.name, ListingHead()).version != write.expected:
                 raise ArticleConflict(f"{write.name} changed while publishing; retry")
         self.sources[change.source.key] = change.source
+        self._wait(change.source.key, change.was_waiting, change.source.waiting)
         for _, record in pairs:
             self.articles[record.slug] = record
         self._apply(plan)
@@ -463,6 +469,14 @@ class InMemoryArticleStore:
         self.site = SiteSource(
             yaml_text=self.site.yaml_text if yaml_text is None else yaml_text, theme=theme
         )
+
+    def _wait(self, key: str, before: str, now: str) -> None:
+        if before and before != now:
+            self.waiters.get(before, set()).discard(key)
+            if not self.waiters.get(before, True):
+                del self.waiters[before]
+        if now:
+            self.waiters.setdefault(now, set()).add(key)
 
     def _check_source(self, source: SourceState) -> None:
         current = self.sources.get(source.key)

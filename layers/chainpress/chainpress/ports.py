@@ -92,6 +92,9 @@ class SourceState:
     # What the editor was warned about (unknown fields...): the trending job repeats them in
     # the status report it writes when a scheduled article goes live.
     warnings: tuple[Problem, ...] = ()
+    # The category key this source's article names but site.yaml does not list (yet): it is
+    # published again when a site.yaml that lists it is (``waiting#category/<key>`` item).
+    waiting: str = ""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -106,6 +109,9 @@ class ArticleChange:
     retired: Article | None = None
     # Sizes of pages the commit may open, and the archive's zone (paging.py).
     paging: Paging = DEFAULT_PAGING
+    # The category the source waited for before this change (its waiting item is removed
+    # when it differs from ``source.waiting``).
+    was_waiting: str = ""
 
 
 class ArticleConflict(RuntimeError):
@@ -184,6 +190,11 @@ class ArticleStore(Protocol):
     def alias_owner(self, key: str) -> str | None:
         """The slug of the live article that owns the redirect at site key ``key``: of those
         claiming it (``chainpress.aliases``), the one with the oldest sort key; None if none."""
+        ...
+
+    def waiting(self, category: str) -> list[str]:
+        """Source keys whose article names category key ``category``, which site.yaml did not
+        list when it was published (``SourceState.waiting``)."""
         ...
 
     def set_relink(self, slug: str, after: str) -> None:

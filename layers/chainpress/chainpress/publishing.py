@@ -61,7 +61,7 @@ from chainpress.ports import (
 )
 from chainpress.render import Theme, href
 from chainpress.retry import backoff_delay
-from chainpress.settings import SETTINGS_KEY, SettingsError, SiteSettings
+from chainpress.settings import SETTINGS_KEY, SettingsError, SiteSettings, category_key
 from chainpress.site import load_site
 
 __all__ = [
@@ -498,6 +498,7 @@ def _state(
     error: str = "",
     line: int | None = None,
     warnings: Sequence[Problem] = (),
+    waiting: str = "",
 ) -> SourceState:
     return SourceState(
         key=record.key,
@@ -508,7 +509,12 @@ def _state(
         error=error,
         line=line,
         warnings=tuple(warnings),
+        waiting=waiting,
     )
+
+
+def _waited(state: SourceState | None) -> str:
+    return state.waiting if state is not None else ""
 
 
 def _read_text(ports: PublishPorts, record: SourceEvent) -> str:
@@ -578,7 +584,11 @@ def _article(
             article = dataclasses.replace(article, updated=updated)
 
     status = {"live": "published"}.get(article.status, article.status)
-    source = _state(record, status, article.slug, warnings=warnings)
+    # A category site.yaml does not list (yet): published under its own key, and again when a
+    # site.yaml listing it is (``_publish_waiting``), so the order of the uploads does not matter.
+    listed = {category.key for category in settings.categories}
+    waiting = article.category if article.category and article.category not in listed else ""
+    source = _state(record, status, article.slug, warnings=warnings, waiting=waiting)
     # Where the bundle's files are published (a bundle index's article, while live or held).
     was_at = _placement(own_previous) or _placement(retired)
     now_at = _placement(article)
@@ -592,6 +602,7 @@ def _article(
                     previous=previous,
                     retired=retired,
                     paging=Paging.of(settings),
+                    was_waiting=_waited(state),
                 )
             )
         except SlugTaken as exc:  # another file took the slug between our read and commit
@@ -676,7 +687,8 @@ def _article_error(
     first = errors[0]
     source = _state(record, "error", slug, error=first.message, line=first.line)
     if state != source:
-        ports.store.commit(ArticleChange(source=source, new=None, previous=None))
+        change = ArticleChange(source=source, new=None, previous=None, was_waiting=_waited(state))
+        ports.store.commit(change)
     _report(ports, record, now, "error", errors=errors, warnings=warnings)
     return PublishOutcome(
         key=record.key,
@@ -703,7 +715,8 @@ def _remove_article(
         removed = dataclasses.replace(previous, status="removed", related=())
     source = _state(record, "removed", slug)
     if not (state == source and previous == removed):
-        store.commit(ArticleChange(source=source, new=removed, previous=previous))
+        change = ArticleChange(source, removed, previous, was_waiting=_waited(state))
+        store.commit(change)
 
     writes = _Writes(_cdn_guarded(ports, now) if previous and previous.is_listed else ports.site)
     if previous is not None:
@@ -937,6 +950,8 @@ def _site(
             store.commit_site(source, yaml_text="")  # back to the defaults
         elif state != source:
             store.commit_site(source, theme_name=name, theme_text=None)
+        if name is None:
+            _publish_waiting(ports, now)
         _report(ports, record, now, "removed")
         return PublishOutcome(key=record.key, route=kind, status="removed")
     try:
@@ -946,6 +961,7 @@ def _site(
             _check_settings(text)
             if state != source:
                 store.commit_site(source, yaml_text=text)
+            _publish_waiting(ports, now)  # also on a retry: the commit may have been all it did
         else:
             _check_override(store, name, text)
             if state != source:
@@ -960,6 +976,24 @@ def _site(
         )
     _report(ports, record, now, "published")
     return PublishOutcome(key=record.key, route=kind, status="published")
+
+
+def _publish_waiting(ports: PublishPorts, now: dt.datetime) -> None:
+    """Publish again, from the version last applied, every article that waits for a category
+    the settings now list (by key or label: ``SiteSettings.find_category``). Its waiting item
+    goes in the same commit. One query per listed category, then one publish per waiting
+    article: a cost that follows the articles waiting, not the size of the site."""
+    settings, _ = load_site(ports.store.get_site())
+    found: set[tuple[str, str]] = set()
+    for category in settings.categories:
+        for key in {category.key, category_key(category.label)} - {""}:
+            found.update((key, source) for source in ports.store.waiting(key))
+    for key, source in sorted(found):
+        state = ports.store.get_source(source)
+        if state is None or state.waiting != key or route(source) != "article":
+            continue
+        event = SourceEvent(source, state.version_id, state.seq, "created")
+        _apply_planned("article", event, ports, now)
 
 
 def _check_settings(text: str) -> None:

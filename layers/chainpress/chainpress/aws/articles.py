@@ -161,6 +161,7 @@ class DynamoArticleStore:
                 Problem(str(w.get("message", "")), int(w["line"]) if w.get("line") else None)
                 for w in item.get("warnings", ())
             ),
+            waiting=str(item.get("waiting", "")),
         )
 
     def head(self, listing: str) -> ListingHead:
@@ -284,6 +285,21 @@ class DynamoArticleStore:
             params["ExpressionAttributeValues"][":after"] = {"S": after}
         return [str(_deser(raw)["sk"]) for raw in self.client.query(**params)["Items"]]
 
+    def waiting(self, category: str) -> list[str]:
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"waiting#category/{category}"}},
+            "ConsistentRead": True,
+        }
+        keys: list[str] = []
+        while True:
+            answer = self.client.query(**params)
+            keys += [str(_deser(raw)["sk"]) for raw in answer["Items"]]
+            if "LastEvaluatedKey" not in answer:
+                return keys
+            params["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
     def alias_owner(self, key: str) -> str | None:
         answer = self.client.query(
             TableName=self.table,
@@ -388,9 +404,22 @@ class DynamoArticleStore:
         plan = plan_commit(pairs, change.paging, self)
         plan.check(others=1 + len(pairs))
         actions = [self._source_put(change.source)]
+        actions += self._wait_actions(change)
         actions += [self._article_put(record, before) for before, record in pairs]
         actions += self._plan_actions(plan)
         self._transact(actions)
+
+    def _wait_actions(self, change: ArticleChange) -> list[dict[str, Any]]:
+        """The source's ``waiting#category/<key>`` item follows its state (chainpress.ports)."""
+        before, now, key = change.was_waiting, change.source.waiting, change.source.key
+        actions: list[dict[str, Any]] = []
+        if before and before != now:
+            gone = _key(f"waiting#category/{before}", key)
+            actions.append({"Delete": {"TableName": self.table, "Key": gone}})
+        if now and before != now:
+            item = _key(f"waiting#category/{now}", key)
+            actions.append({"Put": {"TableName": self.table, "Item": item}})
+        return actions
 
     def commit_site(
         self,
@@ -479,6 +508,8 @@ class DynamoArticleStore:
         }
         if source.warnings:
             item["warnings"] = [w.as_dict() for w in source.warnings]
+        if source.waiting:
+            item["waiting"] = source.waiting
         return {
             "Put": {
                 "TableName": self.table,
