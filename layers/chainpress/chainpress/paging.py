@@ -374,7 +374,9 @@ def plan_commit(pairs: Sequence[Pair], paging: Paging, reads: PlanReads) -> Comm
             plan.related.append((target, new.slug, False))
         for target in sorted(set(new.related) - old_related):
             plan.related.append((target, new.slug, True))
-        old_claims = {(key, previous.sort_key, previous.slug) for key in claimed_keys(previous)}
+        old_claims = set()
+        if previous is not None:
+            old_claims = {(k, previous.sort_key, previous.slug) for k in claimed_keys(previous)}
         new_claims = {(key, new.sort_key, new.slug) for key in claimed_keys(new)}
         plan.aliases += [(*claim, False) for claim in sorted(old_claims - new_claims)]
         plan.aliases += [(*claim, True) for claim in sorted(new_claims - old_claims)]
