@@ -61,12 +61,12 @@ from chainpress.pages import (
     Output,
     Page,
     all_listing_pages,
-    article_pages,
     build,
     build_order,
     full_site_pages,
     plan_listing,
     public_path,
+    split_article_pages,
     summary_pages,
     touched_listings,
 )
@@ -220,15 +220,22 @@ def _converge(
     return summaries
 
 
-def _write_articles(ctx: BuildContext, session: _Session, slugs: Sequence[str]) -> None:
+def _write_articles(
+    ctx: BuildContext, session: _Session, slugs: Sequence[str], *, quiet: bool = False
+) -> None:
     """Article pages through the shared renderer (it re-checks its own neighbour listing).
-    Articles that are not live have no page (publish deletes it too: this converges)."""
+    Articles that are not live have no page (publish deletes it too: this converges).
+    ``quiet``: written without recording a CDN invalidation (``pages.ArticlePages.quiet``;
+    in ``exact`` mode they are recorded all the same)."""
     current = ctx.store.get_articles(slugs)
+    writer = ctx.site
+    if quiet and isinstance(writer, RecordingWriter) and writer.mode != "exact":
+        writer = writer.site
     for slug in slugs:
         article = current.get(slug)
         if article is not None and article.is_listed:
             session.record(
-                page_key(slug), write_article_page(ctx.site, ctx.theme, ctx.store, article)
+                page_key(slug), write_article_page(writer, ctx.theme, ctx.store, article)
             )
         else:
             _settle_aliases(ctx, session, [page_key(slug)])  # an alias may claim its URL
@@ -363,15 +370,19 @@ def rebuild_changes(
     for listing in touched_listings(pairs):
         plan = functools.partial(plan_listing, ctx, listing, pairs)
         _converge(ctx, session, listing, plan)
-    articles = sorted(article_pages(ctx.store, pairs))
-    slugs = [page.name for page in articles]
-    _write_articles(ctx, session, slugs)
+    articles = split_article_pages(ctx.store, pairs)
+    slugs = sorted(page.name for page in articles.pages)
+    quiet = {page.name for page in articles.quiet}
+    _write_articles(ctx, session, [slug for slug in slugs if slug not in quiet])
+    _write_articles(ctx, session, sorted(quiet), quiet=True)
     _settle_aliases(ctx, session, [k for pair in pairs for a in pair for k in alias_keys(a)])
     targets = [(slug, after, True) for slug, after in relinks]
     targets += [(slug, "", False) for slug in _relink_targets(pairs)]
     if targets:
         _relink(ctx, session, ports, targets, set(slugs))
-    return _finish(ports, session, full=False, also=_republished(pairs))
+    # Pages whose window held an article at a place it left: a CDN copy may link it.
+    forced = [page_key(page.name) for page in sorted(articles.forced)]
+    return _finish(ports, session, full=False, also=_republished(pairs) + forced)
 
 
 def rebuild_all(ports: RebuildPorts, now: dt.datetime, *, articles: bool = True) -> RebuildReport:
