@@ -432,7 +432,8 @@ class InMemoryArticleStore:
         if retired is not None:
             pairs.append((retired, dataclasses.replace(retired, status="removed", related=())))
         plan = plan_commit(pairs, change.paging, self)  # the reads DynamoArticleStore makes
-        plan.check(others=1 + len(pairs))  # the source and the record(s)
+        # The source, the record(s) and the waiting items.
+        plan.check(others=1 + len(pairs) + len(change.waiting_ops()))
         self.calls["TransactWriteItems"] += 1
         self._check_source(change.source)
         for expected in (previous, retired):
@@ -444,7 +445,7 @@ class InMemoryArticleStore:
             if self.head_of.get(write.name, ListingHead()).version != write.expected:
                 raise ArticleConflict(f"{write.name} changed while publishing; retry")
         self.sources[change.source.key] = change.source
-        self._wait(change.source.key, change.was_waiting, change.source.waiting)
+        self._wait(change.source.key, change.waiting_ops())
         for _, record in pairs:
             self.articles[record.slug] = record
         self._apply(plan)
@@ -470,13 +471,14 @@ class InMemoryArticleStore:
             yaml_text=self.site.yaml_text if yaml_text is None else yaml_text, theme=theme
         )
 
-    def _wait(self, key: str, before: str, now: str) -> None:
-        if before and before != now:
-            self.waiters.get(before, set()).discard(key)
-            if not self.waiters.get(before, True):
-                del self.waiters[before]
-        if now:
-            self.waiters.setdefault(now, set()).add(key)
+    def _wait(self, key: str, ops: list[tuple[str, bool]]) -> None:
+        for category, present in ops:
+            if present:
+                self.waiters.setdefault(category, set()).add(key)
+            else:
+                self.waiters.get(category, set()).discard(key)
+                if not self.waiters.get(category, True):
+                    del self.waiters[category]
 
     def _check_source(self, source: SourceState) -> None:
         current = self.sources.get(source.key)

@@ -113,6 +113,16 @@ class ArticleChange:
     # when it differs from ``source.waiting``).
     was_waiting: str = ""
 
+    def waiting_ops(self) -> list[tuple[str, bool]]:
+        """The ``waiting#category/<key>`` items this change writes, as ``(category key,
+        present)``: the old one removed and the new one put when they differ. Each is one
+        action of the commit's transaction (counted against its item limit)."""
+        before, now = self.was_waiting, self.source.waiting
+        if before == now:
+            return []
+        ops = [(before, False)] if before else []
+        return ops + ([(now, True)] if now else [])
+
 
 class ArticleConflict(RuntimeError):
     """The article changed between read and commit; the caller retries (Lambda does)."""

@@ -402,7 +402,7 @@ class DynamoArticleStore:
         if retired is not None:
             pairs.append((retired, replace(retired, status="removed", related=())))
         plan = plan_commit(pairs, change.paging, self)
-        plan.check(others=1 + len(pairs))
+        plan.check(others=1 + len(pairs) + len(change.waiting_ops()))
         actions = [self._source_put(change.source)]
         actions += self._wait_actions(change)
         actions += [self._article_put(record, before) for before, record in pairs]
@@ -410,15 +410,14 @@ class DynamoArticleStore:
         self._transact(actions)
 
     def _wait_actions(self, change: ArticleChange) -> list[dict[str, Any]]:
-        """The source's ``waiting#category/<key>`` item follows its state (chainpress.ports)."""
-        before, now, key = change.was_waiting, change.source.waiting, change.source.key
+        """The source's ``waiting#category/<key>`` items follow its state (chainpress.ports)."""
         actions: list[dict[str, Any]] = []
-        if before and before != now:
-            gone = _key(f"waiting#category/{before}", key)
-            actions.append({"Delete": {"TableName": self.table, "Key": gone}})
-        if now and before != now:
-            item = _key(f"waiting#category/{now}", key)
-            actions.append({"Put": {"TableName": self.table, "Item": item}})
+        for category, present in change.waiting_ops():
+            key = _key(f"waiting#category/{category}", change.source.key)
+            if present:
+                actions.append({"Put": {"TableName": self.table, "Item": key}})
+            else:
+                actions.append({"Delete": {"TableName": self.table, "Key": key}})
         return actions
 
     def commit_site(
