@@ -66,6 +66,8 @@ def iam_actions(service: str, operation: str, params: dict[str, Any]) -> set[str
             return {"s3:GetObjectVersion" if versioned else "s3:GetObject"}
         if operation == "ListObjectsV2":
             return {"s3:ListBucket"}
+        if operation == "ListObjectVersions":
+            return {"s3:ListBucketVersions"}
         return {f"s3:{operation}"}
     if service == "dynamodb":
         if operation == "TransactWriteItems":

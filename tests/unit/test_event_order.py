@@ -66,20 +66,27 @@ class StreamingStore(InMemoryArticleStore):
         self.stream.append(("relink", slug, after))
 
 
-def md(title: str, date: str = "2024-04-01 08:00", body: str = "Text.", **meta: Any) -> bytes:
-    fields = {"title": title, "date": date, **meta}
+def md(
+    title: str, date: str | None = "2024-04-01 08:00", body: str = "Text.", **meta: Any
+) -> bytes:
+    fields = {"title": title, **({"date": date} if date else {}), **meta}
     lines = ["---", *(f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in fields.items())]
     return "\n".join([*lines, "---", "", body, ""]).encode("utf-8")
 
 
-# Edits say when they were made: without ``updated:``, the time an edit is applied is used,
-# and that still depends on arrival (newest version first looks never edited; see the report).
-EDITED = "2024-04-20 09:00"
+# When the uploads were made (S3 LastModified of each version): edits carry no ``updated:``
+# and one article no ``date:``; both come from the key's versions, whatever the arrival order.
+UPLOADED = dt.datetime(2024, 4, 20, 9, 0, tzinfo=dt.UTC)
 SITE_V1 = "name: Chain\ncategories:\n  - bitcoin: Bitcoin\n  - ethereum: Ethereum\n"
 SITE_V2 = (
     "name: Chain\ntagline: Every block\nlanguage: en\n"
     "categories:\n  - bitcoin: Bitcoin\n  - ethereum: Ethereum\n  - defi: 去中心化金融\n"
 )
+
+
+def at(event: int) -> dt.datetime:
+    """When the scenario's ``event``-th upload was made."""
+    return UPLOADED + dt.timedelta(minutes=event)
 
 
 @dataclasses.dataclass
@@ -96,7 +103,7 @@ def scenario() -> Scenario:
 
     def put(key: str, data: bytes | str) -> None:
         raw = data.encode() if isinstance(data, str) else data
-        version = content.put(key, raw)
+        version = content.put(key, raw, at=UPLOADED + dt.timedelta(minutes=len(events)))
         seq = pad_sequencer(f"{0x1000 + len(events):X}")
         events.append(SourceEvent(key, version, seq, "created", len(raw)))
 
@@ -112,26 +119,25 @@ def scenario() -> Scenario:
     put(
         "articles/a.md",
         md("Alpha", slug="new-name", category="bitcoin", tags=["ETF"],
-           aliases=["/articles/old-name/"], body="Text, edited.", updated=EDITED),
+           aliases=["/articles/old-name/"], body="Text, edited."),
     )  # fmt: skip
     # A category site.yaml adds later (named by its label).
     put("articles/c.md", md("Gamma", "2024-04-03 08:00", category="去中心化金融", tags=["L2"]))
     # Edits: the text changes with no updated: field.
-    put("articles/d.md", md("Delta", "2024-04-04 08:00", category="ethereum", tags=["ETF"]))
-    put("articles/d.md", md("Delta", "2024-04-04 08:00", category="ethereum", tags=["ETF"],
-                            body="Text, second take.", updated=EDITED))  # fmt: skip
+    put("articles/d.md", md("Delta", None, category="ethereum", tags=["ETF"]))  # undated
+    put("articles/d.md", md("Delta", None, category="ethereum", tags=["ETF"],
+                            body="Text, second take."))  # fmt: skip
     # A draft, and an article that is deleted.
     put("articles/e.md", md("Epsilon", "2024-04-05 08:00", category="bitcoin", tags=["L2"]))
     put("articles/e.md", md("Epsilon", "2024-04-05 08:00", category="bitcoin", tags=["L2"],
-                            draft=True, updated=EDITED))  # fmt: skip
+                            draft=True))  # fmt: skip
     put("articles/f.md", md("Zeta", "2024-04-06 08:00", category="ethereum", tags=["ETF"]))
     # Two articles claim one alias; one of them goes.
     put("articles/g.md", md("Eta", "2024-04-07 08:00", tags=["L2"], aliases=["/old/shared/"]))
     put("articles/h.md", md("Theta", "2024-04-08 08:00", tags=["L2"], aliases=["/old/shared/"]))
     put("site.yaml", SITE_V2)
     remove("articles/f.md")
-    put("articles/b.md", md("Beta two", "2024-04-02 08:00", category="bitcoin", tags=["ETF"],
-                            updated=EDITED))  # fmt: skip
+    put("articles/b.md", md("Beta two", "2024-04-02 08:00", category="bitcoin", tags=["ETF"]))
     remove("articles/g.md")
     put("articles/i.md", md("Iota", "2024-04-09 08:00", category="defi", tags=["ETF", "L2"]))
     return Scenario(content, events)
@@ -268,6 +274,15 @@ def test_in_order_delivery_gives_the_site_an_editor_expects(
     assert "articles/e/index.html" not in pages
     gamma = run.store.get_article("c")
     assert gamma is not None
+    # Dates from the uploads: the undated article is dated by its first version, and edits
+    # without updated: are updated when they were uploaded; first versions are not.
+    delta = run.store.get_article("d")
+    assert delta is not None
+    assert (delta.date, delta.updated) == (at(5), at(6))
+    alpha = run.store.get_article("new-name")
+    assert alpha is not None
+    assert alpha.updated == at(3)
+    assert gamma.updated is None
     assert gamma.category == "defi"
     assert "Every block" in run.site.text("index.html")
 

@@ -39,6 +39,7 @@ from chainpress.paging import (
     zone,
 )
 from chainpress.ports import (
+    VERSION_SCAN,
     ArticleChange,
     ArticleConflict,
     CdnUnavailable,
@@ -53,6 +54,7 @@ from chainpress.ports import (
     SlugTaken,
     SourceState,
     StaleEvent,
+    VersionTimes,
 )
 
 # DynamoDB returns at most 1 MB per Query/Scan page; an article record or listing member is
@@ -125,18 +127,31 @@ class InMemorySiteWriter:
 class InMemoryContentSource:
     def __init__(self) -> None:
         self.versions: dict[str, dict[str, bytes]] = {}
+        self.uploaded: dict[str, dict[str, dt.datetime | None]] = {}
         self.latest: dict[str, str] = {}
         self.reports: dict[str, dict[str, object]] = {}
         self._counter = 0
         self.calls: collections.Counter[str] = collections.Counter()
 
-    def put(self, key: str, data: bytes) -> str:
-        """Store a new version; returns its version id."""
+    def put(self, key: str, data: bytes, at: dt.datetime | None = None) -> str:
+        """Store a new version (uploaded ``at``: its LastModified; None: not known, and
+        ``version_times`` says nothing of the key); returns its version id."""
         self._counter += 1
         version = f"v{self._counter}"
         self.versions.setdefault(key, {})[version] = data
+        self.uploaded.setdefault(key, {})[version] = at
         self.latest[key] = version
         return version
+
+    def version_times(self, key: str, version_id: str) -> VersionTimes:
+        self.calls["ListObjectVersions"] += 1
+        times = self.uploaded.get(key, {})
+        order = list(times)[-VERSION_SCAN:]  # oldest first; the one request sees the newest
+        if version_id not in order or any(times[v] is None for v in order):
+            return VersionTimes()
+        first = times[order[0]] if len(times) <= VERSION_SCAN else None
+        older = order.index(version_id) > 0 or len(times) > VERSION_SCAN
+        return VersionTimes(first=first, applied=times[version_id], edited=older)
 
     def delete(self, key: str) -> None:
         """The key has no current object any more (its versions stay, as on a versioned bucket)."""

@@ -6,6 +6,7 @@ Adapters: ``chainpress.aws`` (S3, DynamoDB, CloudFront) and ``chainpress_dev.mem
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Protocol
 
@@ -48,7 +49,26 @@ class StatusReports(Protocol):
         ...
 
 
+# Versions of one key ListObjectVersions returns in its one request (newest first).
+VERSION_SCAN = 50
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class VersionTimes:
+    """When the versions of one content key were uploaded (S3 ``LastModified``), so that an
+    article's first-publish and updated times do not depend on the order events arrive in."""
+
+    first: dt.datetime | None = None  # the oldest version kept (None: unknown, or past the scan)
+    applied: dt.datetime | None = None  # the version being applied (None: unknown)
+    edited: bool = False  # a version older than the applied one is kept
+
+
 class ContentSource(StatusReports, Protocol):
+    def version_times(self, key: str, version_id: str) -> VersionTimes:
+        """Upload times of ``key``'s versions around ``version_id``: one bounded request (at
+        most ``VERSION_SCAN`` versions of exactly this key)."""
+        ...
+
     def read(self, key: str, version_id: str | None = None, limit: int | None = None) -> bytes:
         """The exact bytes of ``key`` (at ``version_id`` when given); with ``limit``, at most
         ``limit`` bytes (so an oversized upload is never read whole)."""

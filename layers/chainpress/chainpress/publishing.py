@@ -570,6 +570,7 @@ def _article(
     # Related articles are chosen when a page is rendered (``related_articles``), from the
     # listings as they are then: the record keeps none (it would depend on arrival order).
     article = dataclasses.replace(article, related=())
+    article, timed = _dated_by_versions(article, record, ports, now, own_previous)
     if own_previous is not None and own_previous.status != "removed":
         # A source without a date is dated ``now`` by the parser: keep the date it was first
         # published with, so that a re-delivered event (or an edit) does not move the article.
@@ -578,7 +579,7 @@ def _article(
         # "updated" tells readers when the text last changed: the front matter's (lastmod...)
         # when it has one; else unchanged source bytes keep it, so a re-delivered event
         # produces the very same record (and page).
-        if article.updated is None:
+        if article.updated is None and not timed:
             same_text = own_previous.content_hash == article.content_hash
             updated = own_previous.updated if same_text else now
             article = dataclasses.replace(article, updated=updated)
@@ -655,6 +656,36 @@ def _settle(writes: _Writes, store: ArticleStore, settings: SiteSettings, keys: 
         kind, changed = settle_alias(writes.site, store, settings, key)
         if changed:
             (writes.written if kind == "redirect" else writes.deleted).append(key)
+
+
+def _dated_by_versions(
+    article: Article,
+    record: SourceEvent,
+    ports: PublishPorts,
+    now: dt.datetime,
+    own_previous: Article | None,
+) -> tuple[Article, bool]:
+    """Dates the front matter leaves out, from the key's S3 versions (one request), so that
+    they do not depend on the order events arrive in: an undated article is first published
+    when its oldest version was uploaded (or earlier, as its record says: old versions
+    expire); without ``updated:``, an edit (a version with older ones kept) is updated when
+    it was uploaded, and a first version is not updated. Unknown times leave the article as
+    parsed (the caller falls back to the time the event is applied: second value False)."""
+    if not record.version_id:
+        return article, False
+    times = ports.content.version_times(record.key, record.version_id)
+    live = own_previous if own_previous is not None and own_previous.status != "removed" else None
+    if article.date == now and times.first is not None:
+        first = min(times.first, live.date) if live is not None else times.first
+        article = dataclasses.replace(article, date=first)
+    if article.updated is None and times.applied is not None:
+        if times.edited:
+            updated = times.applied if times.applied > article.date else None
+        else:  # the first version (or a re-delivery of it: keep what the record says)
+            same = live is not None and live.content_hash == article.content_hash
+            updated = live.updated if same and live is not None else None
+        return dataclasses.replace(article, updated=updated), True
+    return article, article.updated is not None
 
 
 def _cdn_guarded(ports: PublishPorts, now: dt.datetime) -> SiteWriter:
