@@ -14,7 +14,7 @@ from chainpress.aws import clients
 from chainpress.aws.articles import DynamoArticleStore
 from chainpress.aws.s3 import S3ContentSource
 from chainpress.model import Article, Problem, pad_sequencer
-from chainpress.ports import ArticleChange, ContentSource, SourceState
+from chainpress.ports import VERSION_SCAN, ArticleChange, ContentSource, SourceState, VersionTimes
 from chainpress_dev.memory import InMemoryContentSource
 from tests.support.aws import create_stack
 
@@ -102,3 +102,33 @@ def test_new_record_fields_and_source_warnings_round_trip_through_dynamodb() -> 
         assert store.get_source(article.source_key) == source
         assert store.newest("translation/send-token", 5) == [article]
     clients.reset()
+
+
+def test_version_times_come_from_one_listing_of_the_keys_versions() -> None:
+    with mock_aws():
+        clients.reset()
+        name = create_stack()["ContentBucket"]
+        s3 = clients.s3()
+        source = S3ContentSource(name, s3)
+        key = "articles/a.md"
+        v1 = s3.put_object(Bucket=name, Key=key, Body=b"1")["VersionId"]
+        s3.put_object(Bucket=name, Key=key + ".bak", Body=b"x")  # shares the prefix
+        v2 = s3.put_object(Bucket=name, Key=key, Body=b"2")["VersionId"]
+        listed = s3.list_object_versions(Bucket=name, Prefix=key)["Versions"]
+        when = {v["VersionId"]: v["LastModified"] for v in listed if v["Key"] == key}
+        assert source.version_times(key, v1) == VersionTimes(when[v1], when[v1], edited=False)
+        assert source.version_times(key, v2) == VersionTimes(when[v1], when[v2], edited=True)
+        assert source.version_times(key, "unknown") == VersionTimes()
+        # More versions than one request returns: the first is unknown, the edit is not.
+        for i in range(VERSION_SCAN):
+            last = s3.put_object(Bucket=name, Key=key, Body=str(i).encode())["VersionId"]
+        times = source.version_times(key, last)
+        assert (times.first, times.edited) == (None, True)
+    clients.reset()
+    memory = InMemoryContentSource()
+    at = dt.datetime(2024, 4, 20, 9, 0, tzinfo=dt.UTC)
+    m1 = memory.put(key, b"1", at=at)
+    m2 = memory.put(key, b"2", at=at + dt.timedelta(hours=1))
+    assert memory.version_times(key, m1) == VersionTimes(at, at, edited=False)
+    assert memory.version_times(key, m2) == VersionTimes(at, at + dt.timedelta(hours=1), True)
+    assert memory.calls["ListObjectVersions"] == 2

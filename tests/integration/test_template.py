@@ -887,7 +887,7 @@ def test_outputs(cfn: dict[str, Any]) -> None:
 ALLOWED: dict[str, dict[str, set[str]]] = {
     "PublishFunction": {
         "ContentBucket/*": {"s3:GetObject", "s3:GetObjectVersion"},
-        "ContentBucket": {"s3:ListBucket"},
+        "ContentBucket": {"s3:ListBucket", "s3:ListBucketVersions"},
         "ContentBucket/_status/*": {"s3:PutObject"},
         "SiteBucket/*": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
         "SiteBucket": {"s3:ListBucket"},

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
+import re
 from collections.abc import Callable
 
 import pytest
@@ -128,20 +129,27 @@ def test_a_new_article_costs_at_most_two_paths_by_default(n: int) -> None:
     article = make(n + 1, category="bitcoin", tags=("etf", "mining"))
     change = site.publish(article)
     report = rebuild_changes([change], site.ports, now)
-    changed = changed_keys(before, site.snapshot())
+    after = site.snapshot()
+    changed = changed_keys(before, after)
     assert len(report.written) >= 12  # listings, feeds, sitemaps did change ...
     assert len(report.invalidated) <= 2  # ... but only article pages are invalidated
-    assert set(report.invalidated) == {
-        "/" + k
-        for k in changed
-        if k.startswith("articles/") and k != f"articles/{article.slug}/index.html"
-    }
+    own = f"articles/{article.slug}/index.html"
+    # The older articles nearest it (category, tags) now list it as related: rewritten in
+    # the bucket, not invalidated (their CDN copies lack one link until they expire).
+    pages = {k for k in changed if k.startswith("articles/") and k != own}
+    following = f'<a href="/articles/{article.slug}/" rel="next">'.encode()
+    nexts = {k for k in pages if following in after[k]}
+    assert set(report.invalidated) == {"/" + k for k in nexts}
+    assert len(nexts) == 1
+    joined = pages - nexts
+    link = f'<li><a href="/articles/{article.slug}/">'.encode()
+    assert len(joined) >= 3
+    assert all(link in after[k] and link not in before[k] for k in joined)
     assert site.cdn.requests == [report.invalidated]
     assert site.queue.entries == {}
     # Every other page that changed expires within a minute (the new article's own page
     # was never cached: publish wrote it just now).
-    own = f"articles/{article.slug}/index.html"
-    for key in changed - {p.lstrip("/") for p in report.invalidated} - {own}:
+    for key in changed - {p.lstrip("/") for p in report.invalidated} - {own} - joined:
         if not key.startswith("_internal/"):
             lifetime = shared_lifetime(site.site.objects[key].cache_control)
             assert lifetime is not None
@@ -245,6 +253,11 @@ def test_no_fault_between_page_writes_and_the_invalidation_loses_a_path() -> Non
     base = populated(30)
     edited = make(12, title="Retitled twelve", content_hash="h12b")
     new = make(31, category="wallet")
+    clean = _copy(base)
+    changes = [clean.publish(edited), clean.publish(new)]
+    invalidated = set(
+        rebuild_changes(changes, clean.ports, START + dt.timedelta(hours=40)).invalidated
+    )
     faults, lost = 0, []
     for after in (False, True):
         for at in range(1, 60):
@@ -263,6 +276,8 @@ def test_no_fault_between_page_writes_and_the_invalidation_loses_a_path() -> Non
                 break  # fewer page writes than ``at``: every fault point was tried
             published_new = f"/articles/{new.slug}/index.html"  # never cached
             expected = long_lived_changes(before, site.site) - {published_new}
+            # Pages that only gained a related link are not invalidated, fault or none.
+            expected &= invalidated
             assert len(expected) >= 3
             if not expected <= site.cdn.paths:
                 lost.append((after, at, sorted(expected - site.cdn.paths)))
@@ -417,3 +432,74 @@ def test_a_broken_queue_never_fails_a_batch_but_fails_the_schedule() -> None:
     assert report.cdn_error == "ConnectionError: the table is unreachable"
     with pytest.raises(ConnectionError):  # the schedule's run errors: alarmed
         flush_invalidations(site.ports)
+
+
+# -- related lists and the CDN ---------------------------------------------------------------------
+
+
+def test_no_cached_page_links_an_article_that_is_gone() -> None:
+    """The CDN keeps every article page until it is invalidated. A new article (newest, then
+    one backdated between others) joins related lists quietly; then articles are unpublished,
+    removed and re-dated: no page the CDN still holds may link an article page that is gone."""
+    site = populated(30)
+    cdn = site.snapshot()  # what CloudFront holds: every page, cached at the full rebuild
+    hour = 40
+
+    def apply(article: Article) -> list[str]:
+        nonlocal hour
+        hour += 1
+        report = rebuild_changes(
+            [site.publish(article)], site.ports, START + dt.timedelta(hours=hour)
+        )
+        now = site.snapshot()
+        for path in report.invalidated:
+            key = path.lstrip("/")
+            cdn.pop(key, None)
+            if key in now:
+                cdn[key] = now[key]
+        for key, data in now.items():
+            cdn.setdefault(key, data)  # first requested after it was written
+        return report.invalidated
+
+    def dead_links() -> list[tuple[str, str]]:
+        live = site.snapshot()
+        return [
+            (key, target)
+            for key, data in cdn.items()
+            if key.startswith("articles/") and key in live
+            for target in re_links(data)
+            if f"articles/{target}/index.html" not in live
+        ]
+
+    assert len(apply(make(31, tags=("etf", "mining")))) <= 2  # newest: joins quietly
+    # Some page's list now ranks it above an article its CDN copy still links ...
+    live = site.snapshot()
+    dropped = sorted(
+        target
+        for key, data in cdn.items()
+        if key.startswith("articles/")
+        for target in re_links(data) - re_links(live[key])
+    )
+    assert dropped
+    apply(make(int(dropped[0][1:]), status="removed"))  # ... and that article goes
+    assert dead_links() == []
+    backdated = make(
+        32,
+        date=START + dt.timedelta(hours=12, minutes=30),
+        category="bitcoin",
+        tags=("etf", "mining"),
+    )
+    paths = apply(backdated)  # between a00012 and a00013: pushes a00013 out of a00009's window
+    assert len(paths) > 2
+    for change in [
+        make(13, status="draft"),  # unpublished
+        make(11, status="removed"),
+        make(14, date=START + dt.timedelta(hours=29, minutes=30)),  # re-dated: moved
+        make(31, status="removed"),
+    ]:
+        apply(change)
+        assert dead_links() == []
+
+
+def re_links(data: bytes) -> set[str]:
+    return set(re.findall(r'href="/articles/([^/"]+)/"', data.decode()))

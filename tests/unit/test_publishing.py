@@ -19,6 +19,7 @@ from chainpress.publishing import (
     choose_related,
     page_key,
     publish_event,
+    related_articles,
     render_article_page,
     route,
     write_article_page,
@@ -358,8 +359,8 @@ def test_page_links_neighbours_in_its_category_and_related(site: Site) -> None:
     _, theme = load_site(site.store.get_site())
     two = site.store.get_article("two")
     assert two is not None
-    assert set(two.related) == {"one"}
     page = render_article_page(theme, site.store, two, "<p>x</p>")
+    assert [a.slug for a in related_articles(site.store, two)] == ["three", "one"]
     assert 'href="/articles/one/" rel="prev"' in page
     assert 'href="/articles/three/" rel="next"' in page
     assert "Other" not in page

@@ -104,8 +104,7 @@ def test_after_any_delete_no_page_links_a_missing_page() -> None:
         room.publish("e", source("E", 5, "wallet", "[Mining]")),
     ):
         room.rebuild(batch)
-    assert room.store.articles["b"].related == ("a",)  # shared tag: B's page links A
-    assert "/articles/a/" in room.site.text("articles/b/index.html")
+    assert "/articles/a/" in room.site.text("articles/b/index.html")  # shared tag: B links A
     assert room.dangling() == []
 
     room.rebuild(room.remove("a"))  # delete: the tag "Lonely" empties too
@@ -129,25 +128,21 @@ def test_after_any_delete_no_page_links_a_missing_page() -> None:
     assert room.dangling() == []
 
 
-def test_pages_linking_a_deleted_article_are_rewritten_a_bounded_number_per_batch() -> None:
-    room = Newsroom(relink_limit=2)
+def test_pages_linking_a_deleted_article_are_its_nearest_neighbours_rewritten_at_once() -> None:
+    room = Newsroom()
     room.rebuild(room.publish("a", source("A", 1, "bitcoin", "[Rare]")))
-    for day in range(2, 7):  # five articles whose related lists hold A (a shared rare tag)
-        room.rebuild(room.publish(f"x{day}", source(f"X{day}", day, "wallet", "[Rare]")))
-    linking = room.store.linking("a", "", 100)
-    assert linking == ["x2", "x3", "x4", "x5", "x6"]
+    others = [f"x{day}" for day in range(2, 7)]
+    for day, slug in enumerate(others, start=2):  # five articles sharing A's rare tag
+        room.rebuild(room.publish(slug, source(slug.upper(), day, "wallet", "[Rare]")))
+    # Related lists come from the nearest articles by date in each tag: only two link A.
+    linking = [s for s in others if "/articles/a/" in room.site.text(f"articles/{s}/index.html")]
+    assert linking == ["x2", "x3"]
 
+    before = len(room.site.writes)
     room.rebuild(room.remove("a"))
-    steps = 1
-    while "a" in room.store.relinks:  # a cursor for the next step (its stream record)
-        before = list(room.site.writes)
-        rebuild_changes([], room.ports, NOW, relinks=[("a", room.store.relinks["a"])])
-        rewritten = {k for k in room.site.writes[len(before) :] if k.startswith("articles/x")}
-        assert len(rewritten) <= 2
-        steps += 1
-    assert steps == 3  # 2 + 2 + 1 pages
-    for slug in linking:
-        assert "/articles/a/" not in room.site.text(f"articles/{slug}/index.html")
+    rewritten = {k for k in room.site.writes[before:] if k.startswith("articles/x")}
+    assert rewritten == {"articles/x2/index.html", "articles/x3/index.html"}
+    assert "a" not in room.store.relinks  # nothing left for later steps
     assert room.dangling() == []
 
 

@@ -45,7 +45,7 @@ from chainpress.content import (
     parse_source,
     slug_taken_message,
 )
-from chainpress.model import Article, Problem, pad_sequencer, tag_key
+from chainpress.model import Article, Problem, pad_sequencer
 from chainpress.ports import (
     CACHE_PAGE,
     HTML,
@@ -58,9 +58,6 @@ from chainpress.ports import (
 )
 from chainpress.publishing import (
     MEDIA_CACHE,
-    RELATED_FROM_CATEGORY,
-    RELATED_FROM_TAG,
-    choose_related,
     page_key,
     route,
     write_article_page,
@@ -179,16 +176,6 @@ def _settings_text(content_dir: Path, base_url: str | None) -> str:
         raise SettingsError(f"{SETTINGS_KEY} must be a mapping of settings")
     data["base_url"] = base_url
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
-
-
-def _related(store: InMemoryArticleStore, article: Article) -> tuple[str, ...]:
-    # The same candidates publish reads (publishing._article): a flat cost per article.
-    candidates: list[Article] = []
-    if article.category:
-        candidates += store.newest(f"category/{article.category}", RELATED_FROM_CATEGORY)
-    for tag in article.tags:
-        candidates += store.newest(f"tag/{tag_key(tag)}", RELATED_FROM_TAG)
-    return choose_related(article, candidates)
 
 
 # A parse outcome: the article, its body HTML and warnings, or the errors for the editor.
@@ -360,7 +347,7 @@ def build_site(
         result.parsed += 1
     published: dict[str, Article] = {}  # source key -> its committed article
     for _, key, article, body, warnings in sorted(ready, key=lambda entry: entry[:2]):
-        article = dataclasses.replace(article, related=_related(store, article))
+        article = dataclasses.replace(article, related=())  # chosen when rendered
         status = {"live": "published"}.get(article.status, article.status)
         source = SourceState(key, _SEQ, slug=article.slug, status=status)
         previous_record = store.get_article(article.slug)

@@ -22,6 +22,7 @@ import math
 import zlib
 from collections.abc import Collection, Iterable, Iterator, Sequence
 
+from chainpress.aliases import claimed_keys
 from chainpress.model import Article, has_pages, listings_of, pad_sequencer, tag_key
 from chainpress.paging import (
     ARCHIVE,
@@ -38,6 +39,7 @@ from chainpress.paging import (
     zone,
 )
 from chainpress.ports import (
+    VERSION_SCAN,
     ArticleChange,
     ArticleConflict,
     CdnUnavailable,
@@ -52,6 +54,7 @@ from chainpress.ports import (
     SlugTaken,
     SourceState,
     StaleEvent,
+    VersionTimes,
 )
 from chainpress.responsive import ImageInfo
 from chainpress.search import Posting
@@ -134,18 +137,31 @@ class InMemorySiteWriter:
 class InMemoryContentSource:
     def __init__(self) -> None:
         self.versions: dict[str, dict[str, bytes]] = {}
+        self.uploaded: dict[str, dict[str, dt.datetime | None]] = {}
         self.latest: dict[str, str] = {}
         self.reports: dict[str, dict[str, object]] = {}
         self._counter = 0
         self.calls: collections.Counter[str] = collections.Counter()
 
-    def put(self, key: str, data: bytes) -> str:
-        """Store a new version; returns its version id."""
+    def put(self, key: str, data: bytes, at: dt.datetime | None = None) -> str:
+        """Store a new version (uploaded ``at``: its LastModified; None: not known, and
+        ``version_times`` says nothing of the key); returns its version id."""
         self._counter += 1
         version = f"v{self._counter}"
         self.versions.setdefault(key, {})[version] = data
+        self.uploaded.setdefault(key, {})[version] = at
         self.latest[key] = version
         return version
+
+    def version_times(self, key: str, version_id: str) -> VersionTimes:
+        self.calls["ListObjectVersions"] += 1
+        times = self.uploaded.get(key, {})
+        order = list(times)[-VERSION_SCAN:]  # oldest first; the one request sees the newest
+        if version_id not in order or any(times[v] is None for v in order):
+            return VersionTimes()
+        first = times[order[0]] if len(times) <= VERSION_SCAN else None
+        older = order.index(version_id) > 0 or len(times) > VERSION_SCAN
+        return VersionTimes(first=first, applied=times[version_id], edited=older)
 
     def delete(self, key: str) -> None:
         """The key has no current object any more (its versions stay, as on a versioned bucket)."""
@@ -197,6 +213,9 @@ class InMemoryArticleStore:
         self.relinks: dict[str, str] = {}
         self.images: dict[str, ImageInfo] = {}
         self.image_uses: dict[str, set[str]] = {}
+        # alias key -> (sort key, slug) of each live article claiming it, sorted
+        self.alias_claims: dict[str, list[tuple[str, str]]] = {}
+        self.waiters: dict[str, set[str]] = {}  # category key -> source keys waiting for it
         self.site = SiteSource()
         # DynamoDB requests DynamoArticleStore would send for the same port calls, by API.
         self.calls: collections.Counter[str] = collections.Counter()
@@ -208,6 +227,7 @@ class InMemoryArticleStore:
         bounds = 2 * sum(len(b) for b in self.bounds.values())
         entries = sum(len(e) for e in self.index.values())
         linking = sum(len(r) for r in self.related_by.values())
+        linking += sum(len(c) for c in self.alias_claims.values())
         records = len(self.articles) + len(self.sources) + len(self.head_of)
         return records + members + bounds + entries + linking
 
@@ -320,6 +340,15 @@ class InMemoryArticleStore:
         found = self.related_by.get(slug, [])
         first = bisect.bisect_right(found, after)
         return found[first : first + limit]
+
+    def waiting(self, category: str) -> list[str]:
+        self.calls["Query"] += 1
+        return sorted(self.waiters.get(category, ()))
+
+    def alias_owner(self, key: str) -> str | None:
+        self.calls["Query"] += 1
+        claims = self.alias_claims.get(key)
+        return claims[0][1] if claims else None
 
     def set_relink(self, slug: str, after: str) -> None:
         self.calls["UpdateItem"] += 1
@@ -454,7 +483,8 @@ class InMemoryArticleStore:
         if retired is not None:
             pairs.append((retired, dataclasses.replace(retired, status="removed", related=())))
         plan = plan_commit(pairs, change.paging, self)  # the reads DynamoArticleStore makes
-        plan.check(others=1 + len(pairs))  # the source and the record(s)
+        # The source, the record(s) and the waiting items.
+        plan.check(others=1 + len(pairs) + len(change.waiting_ops()))
         self.calls["TransactWriteItems"] += 1
         self._check_source(change.source)
         for expected in (previous, retired):
@@ -466,6 +496,7 @@ class InMemoryArticleStore:
             if self.head_of.get(write.name, ListingHead()).version != write.expected:
                 raise ArticleConflict(f"{write.name} changed while publishing; retry")
         self.sources[change.source.key] = change.source
+        self._wait(change.source.key, change.waiting_ops())
         for _, record in pairs:
             self.articles[record.slug] = record
         self._apply(plan)
@@ -490,6 +521,15 @@ class InMemoryArticleStore:
         self.site = SiteSource(
             yaml_text=self.site.yaml_text if yaml_text is None else yaml_text, theme=theme
         )
+
+    def _wait(self, key: str, ops: list[tuple[str, bool]]) -> None:
+        for category, present in ops:
+            if present:
+                self.waiters.setdefault(category, set()).add(key)
+            else:
+                self.waiters.get(category, set()).discard(key)
+                if not self.waiters.get(category, True):
+                    del self.waiters[category]
 
     def _check_source(self, source: SourceState) -> None:
         current = self.sources.get(source.key)
@@ -524,6 +564,14 @@ class InMemoryArticleStore:
                 found.insert(at, linking)
             elif not present and there:
                 found.pop(at)
+        for key, sort_key, slug, present in plan.aliases:
+            claims = self.alias_claims.setdefault(key, [])
+            if present and (sort_key, slug) not in claims:
+                bisect.insort(claims, (sort_key, slug))
+            elif not present and (sort_key, slug) in claims:
+                claims.remove((sort_key, slug))
+            if not claims:
+                del self.alias_claims[key]
 
     # -- bulk loading (benchmarks) -------------------------------------------------------
 
@@ -564,6 +612,8 @@ class InMemoryArticleStore:
                 self.members[listing][key] = article
             for target in article.related:
                 linking.setdefault(target, []).append(article.slug)
+            for alias in claimed_keys(article):
+                bisect.insort(self.alias_claims.setdefault(alias, []), (key, article.slug))
         self.sorted_keys = keys_of
         self.related_by = {target: sorted(slugs) for target, slugs in linking.items()}
 

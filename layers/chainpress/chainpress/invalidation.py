@@ -9,7 +9,9 @@
   article's own URL was never cached (CloudFront does not keep the 403 of a missing key:
   ``ErrorCachingMinTTL: 0`` in template.yaml), so a new article costs the paths of the one or
   two neighbours whose previous/next link changed; an edit costs its own page (and its
-  neighbours' when its title or place changed).
+  neighbours' when its title or place changed). Related lists an article only joins are
+  rewritten without an invalidation; pages whose related list could hold an article that left
+  are invalidated (``pages.ArticlePages``; docs/architecture.md).
 * ``exact``: every changed public page as well (listings invalidated at once: ~17 paths per
   publish). The ``InvalidationMode`` template parameter chooses.
 

@@ -97,6 +97,19 @@ def listings_of(article: Article | None) -> set[str]:
     return names
 
 
+# Related articles are the articles nearest by date in an article's category and tag listings:
+# this many on each side in each listing (candidates), ranked by ``publishing.choose_related``.
+RELATED_NEIGHBOURS = 2
+
+
+def related_listings(article: Article | None) -> list[str]:
+    """The listings a live article's related articles are chosen from: its category, its tags."""
+    if article is None or not article.is_listed:
+        return []
+    names = [f"category/{article.category}"] if article.category else []
+    return names + sorted({f"tag/{tag_key(t)}" for t in article.tags})
+
+
 def member_ops(previous: Article | None, new: Article) -> list[tuple[str, str, str, int]]:
     """How listing membership changes from ``previous`` to ``new``: a list of
     ``(listing, "put" | "delete", sort_key, count delta)``. Shared by every ArticleStore so

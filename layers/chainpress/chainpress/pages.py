@@ -47,6 +47,9 @@ a category, when no new tag or month appears, whatever the number N of articles:
     sitemaps/articles-<last>.xml, /sitemap.xml, news.xml     3
     /archive/ (month counts) + the month's page              2
     the category neighbour whose "next" link now points here 1
+    older articles nearest it in its category and tags (related lists), at most
+      RELATED_NEIGHBOURS (2) per listing, the category neighbour already counted   <= 2*(1+T)-1
+      (written, not invalidated: ``ArticlePages.quiet``)
     the article page itself: rendered, but publish already wrote the same bytes   0
 
 Sitemap shards are pages of the same kind over home (``paging.SHARD_SIZE`` URLs each; the last
@@ -75,9 +78,11 @@ from chainpress.feeds import FEED_SIZE, FEED_TYPE, rss
 from chainpress.model import (
     ARTICLE_PREFIX,
     MAX_TRANSLATIONS,
+    RELATED_NEIGHBOURS,
     Article,
     has_pages,
     listings_of,
+    related_listings,
     tag_key,
     translation_listing,
 )
@@ -109,6 +114,7 @@ from chainpress.settings import Category, SiteSettings
 
 __all__ = [
     "HOME",
+    "ArticlePages",
     "BuildContext",
     "Built",
     "Change",
@@ -127,6 +133,7 @@ __all__ = [
     "month_page_count",
     "plan_listing",
     "sitemap_shard_count",
+    "split_article_pages",
     "summary_pages",
     "touched_listings",
     "unguarded_pages",
@@ -651,6 +658,93 @@ def _shows_differently(old: Article | None, new: Article | None) -> bool:
     )
 
 
+def _as_related(article: Article | None) -> tuple[object, ...] | None:
+    """What decides whether, and how, ``article`` is in a neighbour's related list."""
+    if article is None or not article.is_listed:
+        return None
+    tags = sorted({tag_key(t) for t in article.tags})
+    return (article.sort_key, article.title, article.date_only, article.category, tags)
+
+
+def _related_pages(store: ArticleStore, old: Article | None, new: Article | None) -> set[Page]:
+    """Pages whose related list may hold the article or may now: its ``RELATED_NEIGHBOURS``
+    on each side, at its old and new place, in each category and tag listing (bounded)."""
+    split = _related_split(store, old, new)
+    return split.quiet | split.loud | split.forced
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ArticlePages:
+    """The article pages a batch re-renders, and how the CDN hears of them (the invalidation
+    budget, docs/architecture.md "Related lists and the CDN"):
+
+    * ``quiet``: pages whose only change is a related list the article *joins* (or shows with
+      a new title) without pushing another article out of their window: rewritten in the
+      bucket, left to their CDN lifetime (a missing related link is harmless);
+    * ``forced``: pages whose window held the article at a place it *left* (deleted,
+      unpublished, renamed, re-dated, moved to another category or tag): invalidated even when
+      their bytes are unchanged now, since a CDN copy may still link the page that is gone;
+    * every other page in ``pages`` is invalidated when its bytes change (``InvalidationMode``
+      ``exact`` invalidates the quiet ones too).
+    """
+
+    pages: set[Page]
+    quiet: set[Page]
+    forced: set[Page]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _RelatedSplit:
+    quiet: set[Page]
+    loud: set[Page]
+    forced: set[Page]
+
+
+def _at_place(old: Article | None, new: Article | None, listing: str) -> bool:
+    """Whether ``new`` sits where ``old`` sat in ``listing``, under the same URL."""
+    return (
+        old is not None
+        and new is not None
+        and old.slug == new.slug
+        and old.sort_key == new.sort_key
+        and listing in related_listings(old)
+        and listing in related_listings(new)
+    )
+
+
+def _related_split(store: ArticleStore, old: Article | None, new: Article | None) -> _RelatedSplit:
+    quiet: set[Page] = set()
+    loud: set[Page] = set()
+    forced: set[Page] = set()
+    if _as_related(old) == _as_related(new):
+        return _RelatedSplit(quiet, loud, forced)
+    was = old if old is not None and old.is_listed else None
+    now = new if new is not None and new.is_listed else None
+    for image, other, arriving in ((was, now, False), (now, was, True)):
+        if image is None:
+            continue
+        for listing in related_listings(image):
+            before = store.newest(listing, RELATED_NEIGHBOURS, before=image.sort_key)
+            after = store.oldest(listing, RELATED_NEIGHBOURS, after=image.sort_key)
+            before = [a for a in before if a.slug != image.slug]
+            after = [a for a in after if a.slug != image.slug]
+            if _at_place(other, image, listing):  # in place: only what its link shows changed
+                quiet |= {Page("article", name=a.slug) for a in before + after}
+            elif not arriving:  # it left this place: a CDN copy may link a page that is gone
+                forced |= {Page("article", name=a.slug) for a in before + after}
+            else:
+                # It joins the windows of its neighbours; the one at distance d on one side
+                # loses the article at distance RELATED_NEIGHBOURS + 1 - d on the other side
+                # (a backdated arrival): that page drops a link, and is invalidated (a later
+                # removal of the dropped article no longer finds it in its window).
+                for side, opposite in ((before, after), (after, before)):
+                    for distance, neighbour in enumerate(side, start=1):
+                        page = Page("article", name=neighbour.slug)
+                        pushed = len(opposite) >= RELATED_NEIGHBOURS + 1 - distance
+                        (loud if pushed else quiet).add(page)
+    return _RelatedSplit(quiet, loud, forced)
+
+
 def _as_translation(article: Article | None) -> tuple[object, ...] | None:
     """What a translation's page shows of ``article`` (its hreflang link and language)."""
     if article is None or not article.translation_key or not article.is_listed:
@@ -672,6 +766,11 @@ def _translation_pages(store: ArticleStore, old: Article | None, new: Article | 
 
 
 def article_pages(store: ArticleStore, changes: Sequence[Change]) -> set[Page]:
+    """Every article page a batch re-renders (``split_article_pages``, as one set)."""
+    return split_article_pages(store, changes).pages
+
+
+def split_article_pages(store: ArticleStore, changes: Sequence[Change]) -> ArticlePages:
     """The changed articles' own pages, and the neighbours whose previous/next link moved.
 
     A page links its predecessor and successor in its neighbour listing (its category, or
@@ -681,6 +780,8 @@ def article_pages(store: ArticleStore, changes: Sequence[Change]) -> set[Page]:
     its category, and in home only for articles without a category.
     """
     pages: set[Page] = set()
+    quiet: set[Page] = set()
+    forced: set[Page] = set()
     for old, new in changes:
         if old == new:
             continue
@@ -688,6 +789,10 @@ def article_pages(store: ArticleStore, changes: Sequence[Change]) -> set[Page]:
             if image is not None:
                 pages.add(Page("article", name=image.slug))
         pages |= _translation_pages(store, old, new)
+        related = _related_split(store, old, new)
+        quiet |= related.quiet
+        forced |= related.forced
+        pages |= related.loud | related.forced
         if not _shows_differently(old, new):
             continue
         for image in (old, new):
@@ -699,7 +804,8 @@ def article_pages(store: ArticleStore, changes: Sequence[Change]) -> set[Page]:
                 ):
                     if neighbour.slug != image.slug and _neighbour_listing(neighbour) == listing:
                         pages.add(Page("article", name=neighbour.slug))
-    return pages
+    # A page some change re-renders for another reason is not quiet.
+    return ArticlePages(pages | quiet, quiet - pages, forced)
 
 
 def affected_pages(ctx: BuildContext, changes: Sequence[Change]) -> list[Page]:

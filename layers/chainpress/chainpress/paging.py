@@ -30,6 +30,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from chainpress.aliases import claimed_keys
 from chainpress.model import SCHEDULED, Article, format_time, has_pages, member_ops, tag_key
 
 if TYPE_CHECKING:
@@ -207,12 +208,15 @@ class CommitPlan:
     index: list[tuple[str, IndexEntry]] = dataclasses.field(default_factory=list)  # (kind, entry)
     # (target slug, linking slug, True: put / False: delete): "linking's related lists target"
     related: list[tuple[str, str, bool]] = dataclasses.field(default_factory=list)
+    # (alias key, claimant's sort key, claimant's slug, True: put / False: delete): the alias
+    # claims of live articles (chainpress.aliases)
+    aliases: list[tuple[str, str, str, bool]] = dataclasses.field(default_factory=list)
 
     @property
     def size(self) -> int:
         """Items this plan writes."""
         return 2 * len(self.bounds) + sum(
-            len(part) for part in (self.members, self.heads, self.index, self.related)
+            len(part) for part in (self.members, self.heads, self.index, self.related, self.aliases)
         )
 
     def check(self, others: int) -> None:
@@ -370,6 +374,12 @@ def plan_commit(pairs: Sequence[Pair], paging: Paging, reads: PlanReads) -> Comm
             plan.related.append((target, new.slug, False))
         for target in sorted(set(new.related) - old_related):
             plan.related.append((target, new.slug, True))
+        old_claims = set()
+        if previous is not None:
+            old_claims = {(k, previous.sort_key, previous.slug) for k in claimed_keys(previous)}
+        new_claims = {(key, new.sort_key, new.slug) for key in claimed_keys(new)}
+        plan.aliases += [(*claim, False) for claim in sorted(old_claims - new_claims)]
+        plan.aliases += [(*claim, True) for claim in sorted(new_claims - old_claims)]
     if not ops:
         return plan
 

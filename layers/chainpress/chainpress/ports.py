@@ -6,6 +6,7 @@ Adapters: ``chainpress.aws`` (S3, DynamoDB, CloudFront) and ``chainpress_dev.mem
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Protocol
 
@@ -49,7 +50,26 @@ class StatusReports(Protocol):
         ...
 
 
+# Versions of one key ListObjectVersions returns in its one request (newest first).
+VERSION_SCAN = 50
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class VersionTimes:
+    """When the versions of one content key were uploaded (S3 ``LastModified``), so that an
+    article's first-publish and updated times do not depend on the order events arrive in."""
+
+    first: dt.datetime | None = None  # the oldest version kept (None: unknown, or past the scan)
+    applied: dt.datetime | None = None  # the version being applied (None: unknown)
+    edited: bool = False  # a version older than the applied one is kept
+
+
 class ContentSource(StatusReports, Protocol):
+    def version_times(self, key: str, version_id: str) -> VersionTimes:
+        """Upload times of ``key``'s versions around ``version_id``: one bounded request (at
+        most ``VERSION_SCAN`` versions of exactly this key)."""
+        ...
+
     def read(self, key: str, version_id: str | None = None, limit: int | None = None) -> bytes:
         """The exact bytes of ``key`` (at ``version_id`` when given); with ``limit``, at most
         ``limit`` bytes (so an oversized upload is never read whole)."""
@@ -96,6 +116,9 @@ class SourceState:
     # What the editor was warned about (unknown fields...): the trending job repeats them in
     # the status report it writes when a scheduled article goes live.
     warnings: tuple[Problem, ...] = ()
+    # The category key this source's article names but site.yaml does not list (yet): it is
+    # published again when a site.yaml that lists it is (``waiting#category/<key>`` item).
+    waiting: str = ""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -110,6 +133,19 @@ class ArticleChange:
     retired: Article | None = None
     # Sizes of pages the commit may open, and the archive's zone (paging.py).
     paging: Paging = DEFAULT_PAGING
+    # The category the source waited for before this change (its waiting item is removed
+    # when it differs from ``source.waiting``).
+    was_waiting: str = ""
+
+    def waiting_ops(self) -> list[tuple[str, bool]]:
+        """The ``waiting#category/<key>`` items this change writes, as ``(category key,
+        present)``: the old one removed and the new one put when they differ. Each is one
+        action of the commit's transaction (counted against its item limit)."""
+        before, now = self.was_waiting, self.source.waiting
+        if before == now:
+            return []
+        ops = [(before, False)] if before else []
+        return ops + ([(now, True)] if now else [])
 
 
 class ArticleConflict(RuntimeError):
@@ -183,6 +219,16 @@ class ArticleStore(Protocol):
 
     def linking(self, slug: str, after: str, limit: int) -> list[str]:
         """Slugs of articles whose related list holds ``slug`` (sorted, > ``after``)."""
+        ...
+
+    def alias_owner(self, key: str) -> str | None:
+        """The slug of the live article that owns the redirect at site key ``key``: of those
+        claiming it (``chainpress.aliases``), the one with the oldest sort key; None if none."""
+        ...
+
+    def waiting(self, category: str) -> list[str]:
+        """Source keys whose article names category key ``category``, which site.yaml did not
+        list when it was published (``SourceState.waiting``)."""
         ...
 
     def set_relink(self, slug: str, after: str) -> None:

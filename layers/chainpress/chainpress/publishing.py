@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Literal
 
+from chainpress.aliases import alias_key, claimed_slug
 from chainpress.content import (
     MAX_SOURCE_BYTES,
     ContentError,
@@ -37,9 +38,11 @@ from chainpress.linkcheck import check_links
 from chainpress.model import (
     ARTICLE_PREFIX,
     MAX_TRANSLATIONS,
+    RELATED_NEIGHBOURS,
     Article,
     Problem,
     format_time,
+    related_listings,
     shorten,
     tag_key,
     translation_listing,
@@ -72,7 +75,7 @@ from chainpress.responsive import (
     variant_key,
 )
 from chainpress.retry import backoff_delay
-from chainpress.settings import SETTINGS_KEY, SettingsError, SiteSettings
+from chainpress.settings import SETTINGS_KEY, SettingsError, SiteSettings, category_key
 from chainpress.site import load_site
 from chainpress.themecheck import check_theme
 
@@ -82,11 +85,14 @@ __all__ = [
     "PublishPorts",
     "SourceEvent",
     "alias_key",
+    "alias_keys",
     "choose_related",
     "page_key",
     "publish_event",
+    "related_articles",
     "render_article_page",
     "route",
+    "settle_alias",
     "status_report",
     "translations_of",
     "write_alias_pages",
@@ -117,9 +123,6 @@ MAX_BUNDLE_FILES = 1000
 MAX_BUNDLE_FILE_BYTES = 100 * 1024 * 1024
 
 RELATED_LIMIT = 5
-# Candidates read per listing when choosing related articles: a flat cost per publish.
-RELATED_FROM_CATEGORY = 20
-RELATED_FROM_TAG = 10
 
 # A page is re-rendered while its neighbour listing keeps moving under it (see
 # docs/architecture.md, "Why pages converge"); a newer event for the same key is caught up on.
@@ -134,13 +137,6 @@ _MAX_CATCH_UP = 3
 MAX_PLANS = 10
 _REPLAN_BASE = 0.05
 _REPLAN_CAP = 2.0
-
-# Top-level site paths an alias may never take over (generated pages, assets, private data).
-_RESERVED_TOP = frozenset(
-    {"page", "category", "tag", "sitemaps", "sitemap", "archive", "hot", "static", "media",
-     "_internal", "_status", "api"}
-)  # fmt: skip
-_RESERVED_FILES = frozenset({"index.html", "feed.xml", "sitemap.xml", "robots.txt", "404.html"})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -257,8 +253,7 @@ def render_article_page(theme: Theme, store: ArticleStore, article: Article, bod
     listing = _neighbour_listing(article)
     older = store.newest(listing, 1, before=article.sort_key)
     newer = store.oldest(listing, 1, after=article.sort_key)
-    found = store.get_articles(article.related) if article.related else {}
-    related = [found[s] for s in article.related if s in found and found[s].is_listed]
+    related = related_articles(store, article)
     keys = article_image_keys(article, body_html)
     images = store.get_images(keys) if keys else {}
     return theme.article_page(
@@ -279,6 +274,23 @@ def article_image_keys(article: Article, body_html: str) -> list[str]:
     if cover is not None and cover not in keys:
         keys.append(cover)
     return keys
+
+
+def related_articles(store: ArticleStore, article: Article) -> list[Article]:
+    """The related articles a page shows: of the ``RELATED_NEIGHBOURS`` articles on each side
+    of ``article`` (by date) in its category and each tag listing, those sharing most tags,
+    then the newest (``choose_related``). A function of the listings as they are, whatever the
+    order articles arrived in; two short reads per listing, whatever the size of the site. The
+    rebuild re-renders the neighbours of an article that comes, goes or changes
+    (``pages.article_pages``), so every page's list stays current."""
+    key = article.sort_key
+    candidates: dict[str, Article] = {}
+    for listing in related_listings(article):
+        near = store.newest(listing, RELATED_NEIGHBOURS, before=key)
+        near += store.oldest(listing, RELATED_NEIGHBOURS, after=key)
+        candidates.update((a.slug, a) for a in near)
+    chosen = choose_related(article, candidates.values())
+    return [candidates[slug] for slug in chosen]
 
 
 def translations_of(store: ArticleStore, article: Article) -> list[Article]:
@@ -317,22 +329,6 @@ def write_article_page(
     return _write_page(writer, theme, store, article, body.decode("utf-8"))
 
 
-def alias_key(alias: str, slug: str) -> str | None:
-    """Site key of the redirect page for ``alias`` (a site path such as ``/2022/05/old/``), or
-    None when the alias is unsafe or would take over a generated page."""
-    path = alias.strip()
-    if "://" in path or "\\" in path or "?" in path or "#" in path:
-        return None
-    parts = path.strip("/").split("/")
-    if not parts or any(p in ("", ".", "..") for p in parts) or parts[0] in _RESERVED_TOP:
-        return None
-    # A file URL (/old.html, /news.php) gets the redirect at that key; a folder, its index.html.
-    key = "/".join(parts if "." in parts[-1] else [*parts, "index.html"])
-    if key in _RESERVED_FILES or key.startswith("sitemap") or key == page_key(slug):
-        return None
-    return key
-
-
 def _redirect_page(settings: SiteSettings, article: Article) -> bytes:
     target = href(article.url)
     canonical = html.escape(settings.absolute(target))
@@ -352,34 +348,42 @@ def _redirect_page(settings: SiteSettings, article: Article) -> bytes:
     return page.encode("utf-8")
 
 
-def _alias_keys(store: ArticleStore, article: Article | None) -> set[str]:
-    """Alias keys the article may use: never the page of another file's live article."""
+def alias_keys(article: Article | None) -> set[str]:
+    """Every site key ``article``'s aliases name (claimed or not: ``settle_alias`` decides)."""
     if article is None:
         return set()
-    keys = set()
-    for alias in article.aliases:
-        key = alias_key(alias, article.slug)
-        if key is None:
-            continue
-        slug = key.removeprefix(f"{ARTICLE_PREFIX}/").removesuffix("/index.html")
-        if key == page_key(slug) and "/" not in slug:
-            other = store.get_article(slug)
-            if other is not None and other.is_listed and other.source_key != article.source_key:
-                continue
-        keys.add(key)
-    return keys
+    keys = (alias_key(alias, article.slug) for alias in article.aliases)
+    return {key for key in keys if key is not None}
+
+
+def settle_alias(
+    writer: SiteWriter, store: ArticleStore, settings: SiteSettings, key: str
+) -> tuple[str, bool]:
+    """Make site key ``key`` (an alias's, or the page of an article that is no longer live)
+    what the table says it is: a live article's own page is left to its writer (``"page"``);
+    else the redirect to the key's owner (``"redirect"``: of the live articles claiming the
+    key, the one with the oldest sort key; see chainpress.aliases); else nothing
+    (``"gone"``). Returns that, and whether the site changed. One query and at most two
+    reads, whatever the order the claims were made in."""
+    slug = claimed_slug(key)
+    if slug is not None:
+        own = store.get_article(slug)
+        if own is not None and own.is_listed:
+            return "page", False
+    owner_slug = store.alias_owner(key)
+    owner = store.get_article(owner_slug) if owner_slug else None
+    if owner is not None and owner.is_listed:
+        return "redirect", writer.write(key, _redirect_page(settings, owner), HTML, CACHE_ARTICLE)
+    return "gone", writer.delete(key)
 
 
 def write_alias_pages(
     writer: SiteWriter, store: ArticleStore, settings: SiteSettings, article: Article
 ) -> list[str]:
-    """Write a small redirect page (meta refresh, canonical link, noindex) at each alias of a
-    live article; returns the keys whose bytes changed."""
-    page = _redirect_page(settings, article)
+    """Settle every alias key of ``article`` (the redirect of whichever live article owns it);
+    returns the keys whose bytes changed (written or deleted)."""
     return [
-        key
-        for key in sorted(_alias_keys(store, article))
-        if writer.write(key, page, HTML, CACHE_ARTICLE)
+        key for key in sorted(alias_keys(article)) if settle_alias(writer, store, settings, key)[1]
     ]
 
 
@@ -566,6 +570,7 @@ def _state(
     error: str = "",
     line: int | None = None,
     warnings: Sequence[Problem] = (),
+    waiting: str = "",
 ) -> SourceState:
     return SourceState(
         key=record.key,
@@ -576,7 +581,12 @@ def _state(
         error=shorten(error),  # stored in the table: never an unbounded echo of the input
         line=line,
         warnings=tuple(warnings),
+        waiting=waiting,
     )
+
+
+def _waited(state: SourceState | None) -> str:
+    return state.waiting if state is not None else ""
 
 
 def _read_text(ports: PublishPorts, record: SourceEvent) -> str:
@@ -629,19 +639,12 @@ def _article(
         if old is not None and old.source_key == record.key and old.status != "removed":
             retired = old
 
-    related: tuple[str, ...] = ()
-    if article.status in ("live", "scheduled"):
-        candidates: list[Article] = []
-        if article.category:
-            candidates += store.newest(f"category/{article.category}", RELATED_FROM_CATEGORY)
-        for tag in article.tags:
-            candidates += store.newest(f"tag/{tag_key(tag)}", RELATED_FROM_TAG)
-        # Never itself under the slug it is leaving (a rename): a retry after the commit would
-        # not see that one, and choose differently.
-        candidates = [c for c in candidates if c.source_key != record.key]
-        related = choose_related(article, candidates)
+    # Related articles are chosen when a page is rendered (``related_articles``), from the
+    # listings as they are then: the record keeps none (it would depend on arrival order).
+    article = dataclasses.replace(article, related=())
+    article, timed = _dated_by_versions(article, record, ports, now, own_previous)
     preview = _preview_path(ports.preview, record, article, own_previous, now)
-    article = dataclasses.replace(article, related=related, preview=preview)
+    article = dataclasses.replace(article, preview=preview)
     if own_previous is not None and own_previous.status != "removed":
         # A source without a date is dated ``now`` by the parser: keep the date it was first
         # published with, so that a re-delivered event (or an edit) does not move the article.
@@ -650,7 +653,7 @@ def _article(
         # "updated" tells readers when the text last changed: the front matter's (lastmod...)
         # when it has one; else unchanged source bytes keep it, so a re-delivered event
         # produces the very same record (and page).
-        if article.updated is None:
+        if article.updated is None and not timed:
             same_text = own_previous.content_hash == article.content_hash
             updated = own_previous.updated if same_text else now
             article = dataclasses.replace(article, updated=updated)
@@ -667,7 +670,11 @@ def _article(
         site=ports.site,
     )
     status = {"live": "published"}.get(article.status, article.status)
-    source = _state(record, status, article.slug, warnings=warnings)
+    # A category site.yaml does not list (yet): published under its own key, and again when a
+    # site.yaml listing it is (``_publish_waiting``), so the order of the uploads does not matter.
+    listed = {category.key for category in settings.categories}
+    waiting = article.category if article.category and article.category not in listed else ""
+    source = _state(record, status, article.slug, warnings=warnings, waiting=waiting)
     # Where the bundle's files are published (a bundle index's article, while live or held).
     was_at = _placement(own_previous) or _placement(retired)
     now_at = _placement(article)
@@ -690,6 +697,7 @@ def _article(
                     previous=previous,
                     retired=retired,
                     paging=Paging.of(settings),
+                    was_waiting=_waited(state),
                 )
             )
         except SlugTaken as exc:  # another file took the slug between our read and commit
@@ -699,9 +707,11 @@ def _article(
     was_live = any(a is not None and a.is_listed for a in (own_previous, retired))
     site = _cdn_guarded(ports, now) if was_live else ports.site
     writes = _Writes(site)
-    old_aliases = _alias_keys(store, own_previous) | _alias_keys(store, retired)
+    # Alias keys it named before or names now, and pages it no longer has: each becomes what
+    # the table says (a redirect of the key's owner, or nothing): see chainpress.aliases.
+    settle = alias_keys(own_previous) | alias_keys(retired) | alias_keys(article)
     if retired is not None:
-        writes.delete(page_key(retired.slug))
+        settle.add(page_key(retired.slug))
         writes.delete(body_key(retired.slug))
     if article.status in ("live", "scheduled"):
         writes.write(body_key(article.slug), parsed.body.html.encode("utf-8"), HTML, CACHE_ARTICLE)
@@ -715,14 +725,11 @@ def _article(
     if article.status == "live":
         if _write_page(site, theme, store, article, parsed.body.html):
             writes.written.append(page_key(article.slug))
-        new_aliases = _alias_keys(store, article)
-        writes.written += write_alias_pages(site, store, settings, article)
     else:
-        # Draft or scheduled: the page goes down (trending publishes a scheduled one later).
-        writes.delete(page_key(article.slug))
-        new_aliases = set()
-    for key in sorted(old_aliases - new_aliases):
-        writes.delete(key)
+        # Draft or scheduled: the page goes down (trending publishes a scheduled one later),
+        # unless another live article claims its URL as an alias.
+        settle.add(page_key(article.slug))
+    _settle(writes, store, settings, settle)
     if bundle_folder(record.key) is not None and (
         was_at != now_at or redelivered or _images_deferred(ports, record.key, now_at)
     ):
@@ -809,6 +816,43 @@ def _delete_preview(writes: _Writes, path: str, files: Iterable[str] = ()) -> No
         writes.delete(key.removesuffix("index.html") + inside)
 
 
+def _settle(writes: _Writes, store: ArticleStore, settings: SiteSettings, keys: set[str]) -> None:
+    for key in sorted(keys):
+        kind, changed = settle_alias(writes.site, store, settings, key)
+        if changed:
+            (writes.written if kind == "redirect" else writes.deleted).append(key)
+
+
+def _dated_by_versions(
+    article: Article,
+    record: SourceEvent,
+    ports: PublishPorts,
+    now: dt.datetime,
+    own_previous: Article | None,
+) -> tuple[Article, bool]:
+    """Dates the front matter leaves out, from the key's S3 versions (one request), so that
+    they do not depend on the order events arrive in: an undated article is first published
+    when its oldest version was uploaded (or earlier, as its record says: old versions
+    expire); without ``updated:``, an edit (a version with older ones kept) is updated when
+    it was uploaded, and a first version is not updated. Unknown times leave the article as
+    parsed (the caller falls back to the time the event is applied: second value False)."""
+    if not record.version_id:
+        return article, False
+    times = ports.content.version_times(record.key, record.version_id)
+    live = own_previous if own_previous is not None and own_previous.status != "removed" else None
+    if article.date == now and times.first is not None:
+        first = min(times.first, live.date) if live is not None else times.first
+        article = dataclasses.replace(article, date=first)
+    if article.updated is None and times.applied is not None:
+        if times.edited:
+            updated = times.applied if times.applied > article.date else None
+        else:  # the first version (or a re-delivery of it: keep what the record says)
+            same = live is not None and live.content_hash == article.content_hash
+            updated = live.updated if same and live is not None else None
+        return dataclasses.replace(article, updated=updated), True
+    return article, article.updated is not None
+
+
 def _cdn_guarded(ports: PublishPorts, now: dt.datetime) -> SiteWriter:
     """The site writer for an article that was live: a CDN may hold its pages for a day, so
     each one is recorded as pending invalidation before it is rewritten or deleted (the
@@ -839,7 +883,8 @@ def _article_error(
     first = errors[0]
     source = _state(record, "error", slug, error=first.message, line=first.line)
     if state != source:
-        ports.store.commit(ArticleChange(source=source, new=None, previous=None))
+        change = ArticleChange(source=source, new=None, previous=None, was_waiting=_waited(state))
+        ports.store.commit(change)
     _report(ports, record, now, "error", errors=errors, warnings=warnings)
     return PublishOutcome(
         key=record.key,
@@ -866,14 +911,14 @@ def _remove_article(
         removed = dataclasses.replace(previous, status="removed", related=(), preview="")
     source = _state(record, "removed", slug)
     if not (state == source and previous == removed):
-        store.commit(ArticleChange(source=source, new=removed, previous=previous))
+        change = ArticleChange(source, removed, previous, was_waiting=_waited(state))
+        store.commit(change)
 
     writes = _Writes(_cdn_guarded(ports, now) if previous and previous.is_listed else ports.site)
     if previous is not None:
-        writes.delete(page_key(slug))
         writes.delete(body_key(slug))
-        for key in sorted(_alias_keys(store, previous)):
-            writes.delete(key)
+        settings, _ = load_site(store.get_site())
+        _settle(writes, store, settings, {page_key(slug), *alias_keys(previous)})
         if previous.preview:
             inside: list[str] = []
             if bundle_folder(record.key) is not None:
@@ -1166,6 +1211,8 @@ def _site(
             store.commit_site(source, yaml_text="")  # back to the defaults
         elif state != source:
             store.commit_site(source, theme_name=name, theme_text=None)
+        if name is None:
+            _publish_waiting(ports, now)
         _report(ports, record, now, "removed")
         return PublishOutcome(key=record.key, route=kind, status="removed")
     deleted: list[str] = []  # pages of categories site.yaml dropped
@@ -1184,6 +1231,7 @@ def _site(
                 deleted = _retire_categories(ports, text, now)
             if state != source:
                 store.commit_site(source, yaml_text=text)
+            _publish_waiting(ports, now)  # also on a retry: the commit may have been all it did
         else:
             _check_override(ports, name, text, now)
             if state != source:
@@ -1239,6 +1287,24 @@ def _retire_categories(ports: PublishPorts, text: str, now: dt.datetime) -> list
                 break
             number += 1
     return writes.deleted
+
+
+def _publish_waiting(ports: PublishPorts, now: dt.datetime) -> None:
+    """Publish again, from the version last applied, every article that waits for a category
+    the settings now list (by key or label: ``SiteSettings.find_category``). Its waiting item
+    goes in the same commit. One query per listed category, then one publish per waiting
+    article: a cost that follows the articles waiting, not the size of the site."""
+    settings, _ = load_site(ports.store.get_site())
+    found: set[tuple[str, str]] = set()
+    for category in settings.categories:
+        for key in {category.key, category_key(category.label)} - {""}:
+            found.update((key, source) for source in ports.store.waiting(key))
+    for key, source in sorted(found):
+        state = ports.store.get_source(source)
+        if state is None or state.waiting != key or route(source) != "article":
+            continue
+        event = SourceEvent(source, state.version_id, state.seq, "created")
+        _apply_planned("article", event, ports, now)
 
 
 def _check_settings(text: str) -> None:

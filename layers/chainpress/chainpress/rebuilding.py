@@ -68,12 +68,12 @@ from chainpress.pages import (
     Output,
     Page,
     all_listing_pages,
-    article_pages,
     build,
     build_order,
     full_site_pages,
     plan_listing,
     public_path,
+    split_article_pages,
     summary_pages,
     touched_listings,
 )
@@ -86,7 +86,7 @@ from chainpress.ports import (
     SiteWriter,
     body_key,
 )
-from chainpress.publishing import page_key, write_article_page
+from chainpress.publishing import alias_keys, page_key, settle_alias, write_article_page
 from chainpress.search import (
     SEARCH_PREFIX,
     IndexReport,
@@ -244,23 +244,44 @@ def _converge(
 
 
 def _write_articles(
-    ctx: BuildContext, session: _Session, slugs: Sequence[str], *, drop_bodies: bool = False
+    ctx: BuildContext,
+    session: _Session,
+    slugs: Sequence[str],
+    *,
+    drop_bodies: bool = False,
+    quiet: bool = False,
 ) -> None:
     """Article pages through the shared renderer (it re-checks its own neighbour listing).
-    Articles that are not live have no page (publish deletes it too: this converges)."""
+    Articles that are not live have no page (publish deletes it too: this converges).
+    ``quiet``: written without recording a CDN invalidation (``pages.ArticlePages.quiet``;
+    in ``exact`` mode they are recorded all the same)."""
     current = ctx.store.get_articles(slugs)
+    writer = ctx.site
+    if quiet and isinstance(writer, RecordingWriter) and writer.mode != "exact":
+        writer = writer.site
     for slug in slugs:
         article = current.get(slug)
         if article is not None and article.is_listed:
             session.record(
-                page_key(slug), write_article_page(ctx.site, ctx.theme, ctx.store, article)
+                page_key(slug), write_article_page(writer, ctx.theme, ctx.store, article)
             )
         else:
-            session.delete(page_key(slug))
+            _settle_aliases(ctx, session, [page_key(slug)])  # an alias may claim its URL
             if drop_bodies and (article is None or article.status not in ("live", "scheduled")):
                 # Its stored body too (publish deletes it, but a publish retried after its
                 # commit no longer knows the slug it retired).
                 session.delete(body_key(slug))
+
+
+def _settle_aliases(ctx: BuildContext, session: _Session, keys: Iterable[str]) -> None:
+    """Alias keys (and pages of articles no longer live) as the table's claims say: the
+    owner's redirect, or nothing (``publishing.settle_alias``)."""
+    for key in sorted(set(keys)):
+        kind, changed = settle_alias(ctx.site, ctx.store, ctx.settings, key)
+        if kind == "redirect":
+            session.record(key, changed)
+        elif changed:
+            session.deleted[key] = None
 
 
 def invalidation_paths(keys: Iterable[str], threshold: int) -> list[str]:
@@ -384,9 +405,12 @@ def rebuild_changes(
     for listing in touched_listings(pairs):
         plan = functools.partial(plan_listing, ctx, listing, pairs)
         _converge(ctx, session, listing, plan)
-    articles = sorted(article_pages(ctx.store, pairs))
-    slugs = [page.name for page in articles]
-    _write_articles(ctx, session, slugs, drop_bodies=True)
+    articles = split_article_pages(ctx.store, pairs)
+    slugs = sorted(page.name for page in articles.pages)
+    quiet = {page.name for page in articles.quiet}
+    _write_articles(ctx, session, [slug for slug in slugs if slug not in quiet], drop_bodies=True)
+    _write_articles(ctx, session, sorted(quiet), quiet=True)
+    _settle_aliases(ctx, session, [k for pair in pairs for a in pair for k in alias_keys(a)])
     targets = [(slug, after, True) for slug, after in relinks]
     targets += [(slug, "", False) for slug in _relink_targets(pairs)]
     if targets:
@@ -394,7 +418,9 @@ def rebuild_changes(
     if ports.search is not None:
         indexed = update_index(pairs, ports.search, ctx.site, workers=ports.search_workers)
         _index_into(session, indexed)
-    report = _finish(ports, session, full=False, also=_republished(pairs))
+    # Pages whose window held an article at a place it left: a CDN copy may link it.
+    forced = [page_key(page.name) for page in sorted(articles.forced)]
+    report = _finish(ports, session, full=False, also=_republished(pairs) + forced)
     if ports.indexnow is not None:  # last: the pages are there before engines are told
         urls = changed_urls(pairs, ctx.settings)
         report.indexnow = notify(ports.indexnow, urls, ctx.settings, ports.site, _epoch(now))
@@ -426,8 +452,10 @@ def rebuild_all(ports: RebuildPorts, now: dt.datetime, *, articles: bool = True)
         plan = functools.partial(_whole_listing, ctx, listing)
         _converge(ctx, session, listing, plan)
     if articles:
-        slugs = sorted(article.slug for article in ctx.store.scan_articles())
-        _write_articles(ctx, session, slugs)
+        records = list(ctx.store.scan_articles())
+        _write_articles(ctx, session, sorted(article.slug for article in records))
+        # Redirects show the settings (canonical URL, language): rendered again too.
+        _settle_aliases(ctx, session, [k for a in records if a.is_listed for k in alias_keys(a)])
     _build_pages(ctx, session, others)
     if ports.search is not None:
         live = (article for article in ctx.store.scan_articles() if article.is_listed)

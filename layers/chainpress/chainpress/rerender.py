@@ -59,8 +59,15 @@ from chainpress.pages import (
     unguarded_pages,
 )
 from chainpress.ports import RerenderRuns, RunStart, WorkQueue
-from chainpress.publishing import page_key, write_article_page
-from chainpress.rebuilding import RebuildPorts, _build_pages, _context, _converge, _Session
+from chainpress.publishing import alias_keys, page_key, write_article_page
+from chainpress.rebuilding import (
+    RebuildPorts,
+    _build_pages,
+    _context,
+    _converge,
+    _Session,
+    _settle_aliases,
+)
 
 __all__ = [
     "ItemReport",
@@ -319,8 +326,10 @@ def _scan_segment(
             key = page_key(article.slug)
             if article.is_listed:
                 session.record(key, write_article_page(ctx.site, ctx.theme, store, article))
+                # Its redirects show the settings too (as in rebuild_all).
+                _settle_aliases(ctx, session, alias_keys(article))
             else:
-                session.delete(key)  # not live: no page (as in rebuild_all)
+                _settle_aliases(ctx, session, [key])  # not live: no page, unless an alias's
         for listing in sorted(page.heads):
             # Heads of collections (sitemap shards, the tag index) and of lookups (scheduled,
             # translations) are no listings with pages.

@@ -162,6 +162,7 @@ class DynamoArticleStore:
                 Problem(str(w.get("message", "")), int(w["line"]) if w.get("line") else None)
                 for w in item.get("warnings", ())
             ),
+            waiting=str(item.get("waiting", "")),
         )
 
     def head(self, listing: str) -> ListingHead:
@@ -285,6 +286,32 @@ class DynamoArticleStore:
             params["ExpressionAttributeValues"][":after"] = {"S": after}
         return [str(_deser(raw)["sk"]) for raw in self.client.query(**params)["Items"]]
 
+    def waiting(self, category: str) -> list[str]:
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"waiting#category/{category}"}},
+            "ConsistentRead": True,
+        }
+        keys: list[str] = []
+        while True:
+            answer = self.client.query(**params)
+            keys += [str(_deser(raw)["sk"]) for raw in answer["Items"]]
+            if "LastEvaluatedKey" not in answer:
+                return keys
+            params["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    def alias_owner(self, key: str) -> str | None:
+        answer = self.client.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"alias#{key}"}},
+            Limit=1,
+            ConsistentRead=True,
+        )
+        items = answer["Items"]
+        return str(_deser(items[0])["slug"]) if items else None
+
     def set_relink(self, slug: str, after: str) -> None:
         # ``step`` moves on every time: an unchanged item would produce no stream record.
         self.client.update_item(
@@ -376,11 +403,23 @@ class DynamoArticleStore:
         if retired is not None:
             pairs.append((retired, replace(retired, status="removed", related=())))
         plan = plan_commit(pairs, change.paging, self)
-        plan.check(others=1 + len(pairs))
+        plan.check(others=1 + len(pairs) + len(change.waiting_ops()))
         actions = [self._source_put(change.source)]
+        actions += self._wait_actions(change)
         actions += [self._article_put(record, before) for before, record in pairs]
         actions += self._plan_actions(plan)
         self._transact(actions)
+
+    def _wait_actions(self, change: ArticleChange) -> list[dict[str, Any]]:
+        """The source's ``waiting#category/<key>`` items follow its state (chainpress.ports)."""
+        actions: list[dict[str, Any]] = []
+        for category, present in change.waiting_ops():
+            key = _key(f"waiting#category/{category}", change.source.key)
+            if present:
+                actions.append({"Put": {"TableName": self.table, "Item": key}})
+            else:
+                actions.append({"Delete": {"TableName": self.table, "Key": key}})
+        return actions
 
     def commit_site(
         self,
@@ -520,6 +559,8 @@ class DynamoArticleStore:
         }
         if source.warnings:
             item["warnings"] = [w.as_dict() for w in source.warnings]
+        if source.waiting:
+            item["waiting"] = source.waiting
         return {
             "Put": {
                 "TableName": self.table,
@@ -590,6 +631,13 @@ class DynamoArticleStore:
             key = _key(f"relatedby#{target}", linking)
             if present:
                 actions.append({"Put": {"TableName": table, "Item": key}})
+            else:
+                actions.append({"Delete": {"TableName": table, "Key": key}})
+        for alias, sort_key, slug, present in plan.aliases:
+            key = _key(f"alias#{alias}", sort_key)
+            if present:
+                claim = {"pk": f"alias#{alias}", "sk": sort_key, "slug": slug}
+                actions.append({"Put": {"TableName": table, "Item": _ser(claim)}})
             else:
                 actions.append({"Delete": {"TableName": table, "Key": key}})
         return actions

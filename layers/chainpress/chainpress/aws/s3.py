@@ -8,6 +8,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from chainpress.ports import VERSION_SCAN, VersionTimes
+
 STATUS_PREFIX = "_status/"
 
 
@@ -35,6 +37,22 @@ class S3ContentSource:
                 return b""
             raise
         return body
+
+    def version_times(self, key: str, version_id: str) -> VersionTimes:
+        answer = self.client.list_object_versions(
+            Bucket=self.bucket, Prefix=key, MaxKeys=VERSION_SCAN
+        )
+        # Newest first within a key; keys sharing the prefix (``a.md.bak``) come after it.
+        versions = [v for v in answer.get("Versions", []) if v["Key"] == key]
+        seen_all = not answer.get("IsTruncated") or answer.get("NextKeyMarker") != key
+        applied = next((v for v in versions if v["VersionId"] == version_id), None)
+        if applied is None:
+            return VersionTimes()
+        older = versions[versions.index(applied) + 1 :]
+        first = versions[-1]["LastModified"] if versions and seen_all else None
+        return VersionTimes(
+            first=first, applied=applied["LastModified"], edited=bool(older) or not seen_all
+        )
 
     def read_current(self, key: str, limit: int | None = None) -> bytes | None:
         try:
