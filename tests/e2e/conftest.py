@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shutil
 import signal
 import socket
@@ -78,6 +79,32 @@ class RunningStack:
 
     def get(self, path: str) -> Response:
         return self.request("GET", path)
+
+    def remove(self, key: str, page: str, timeout: float = 120) -> None:
+        """Delete an upload a test made and wait until its page is gone and no listing page
+        links it: the tests after it find the sample site as it was."""
+        self.s3().delete_object(Bucket=self.content_bucket, Key=key)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.get(page).status == 404 and not self._listed(page):
+                return
+            time.sleep(0.5)
+        pytest.fail(f"{key} was deleted, but {page} is still served or listed")
+
+    def _listed(self, page: str) -> bool:
+        """Whether the home page, or a page its pager reaches, has a card linking ``page``."""
+        seen: set[str] = set()
+        todo = ["/"]
+        while todo:
+            path = todo.pop()
+            if path in seen:
+                continue
+            seen.add(path)
+            text = self.get(path).text
+            if f'class="card-title"><a href="{page}"' in text:
+                return True
+            todo += re.findall(r'href="(/page/\d+/)"', text)
+        return False
 
     def s3(self) -> Any:
         return boto3.client(

@@ -152,3 +152,4 @@ def test_hostile_media_and_markdown_run_no_script(local_stack: RunningStack) -> 
             assert ran == [], ran
         finally:
             browser.close()
+    local_stack.remove("articles/hostile.md", "/articles/hostile/")  # the sample site as it was

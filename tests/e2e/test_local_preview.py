@@ -81,4 +81,4 @@ def test_a_new_draft_previews_with_link_warnings_and_goes_when_published(
     assert "preview_url" not in published
     assert local_stack.get(draft["preview_url"]).status == 404
     assert local_stack.get(f"/articles/preview-{tag}/").status == 200
-    s3.delete_object(Bucket=local_stack.content_bucket, Key=key)  # leave the sample site as it was
+    local_stack.remove(key, f"/articles/preview-{tag}/")  # leave the sample site as it was

@@ -458,7 +458,13 @@ class Theme:
             return Markup("")
         key = cover_key(article.cover)
         info = images.get(key) if key is not None else None
-        attrs = {"src": self._cover(article), "alt": ""}
+        src = self._cover(article)
+        own = self.settings.base_url + "/"
+        if src.startswith(own):
+            # The site's own image by its path: the page may be served under another origin
+            # (a preview, the local stack, a custom domain) and the CSP allows only 'self'.
+            src = src[len(own) - 1 :]
+        attrs = {"src": src, "alt": ""}
         if lazy:
             attrs.update(loading="lazy", decoding="async")
         if info is not None and info.width > 0 and info.height > 0:
