@@ -90,7 +90,7 @@ class Newsroom:
         return publishing, rebuilding
 
 
-def memory_room() -> Newsroom:
+def memory_room(uploaded: Callable[[str], dt.datetime]) -> Newsroom:
     content, site, store, hot = (
         InMemoryContentSource(), InMemorySiteWriter(), InMemoryArticleStore(), InMemoryHotLists(),
     )  # fmt: skip
@@ -98,8 +98,9 @@ def memory_room() -> Newsroom:
     rebuild_all(ports, NOW)
     return Newsroom(
         content, site, store, ports,
-        # Uploaded now, as on moto: versions carry their LastModified.
-        put=lambda key, data: content.put(key, data, at=dt.datetime.now(dt.UTC)),
+        # Uploaded when the same upload was on moto (the rooms run in step): the dates and
+        # "updated" times the versions give are the same in both, whatever the clock did.
+        put=lambda key, data: content.put(key, data, at=uploaded(key)),
         peek=store.articles.get,
         counted=lambda: total_calls(content, site, store, hot),
     )  # fmt: skip
@@ -133,7 +134,12 @@ def rooms() -> Iterator[tuple[Newsroom, Newsroom]]:
             return str(answer["VersionId"])
 
         room = Newsroom(content, site, store, ports, put, quiet.get_article, calls.copy)
-        yield memory_room(), room
+
+        def uploaded(key: str) -> dt.datetime:
+            head = quiet_s3.head_object(Bucket=names["ContentBucket"], Key=key)
+            return head["LastModified"]
+
+        yield memory_room(uploaded), room
     clients.reset()
 
 
