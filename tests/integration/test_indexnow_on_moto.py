@@ -11,7 +11,7 @@ from moto import mock_aws
 from chainpress.aws import clients
 from functions.rebuild import app as rebuild_app
 from tests.integration.test_rebuild import Stack, source
-from tests.support.aws import create_stack
+from tests.support.aws import create_stack, set_function_environment
 from tests.support.lambda_context import Context
 from tests.unit.test_indexnow import Endpoint
 
@@ -31,15 +31,7 @@ def stack(monkeypatch: pytest.MonkeyPatch, endpoint: Endpoint) -> Iterator[Stack
     with mock_aws():
         clients.reset()
         names = create_stack()
-        for name, logical in (
-            ("CONTENT_BUCKET", "ContentBucket"),
-            ("SITE_BUCKET", "SiteBucket"),
-            ("ARTICLES_TABLE", "ArticlesTable"),
-            ("VIEWS_TABLE", "ViewsTable"),
-            ("RERENDER_QUEUE_URL", "RerenderQueue"),
-        ):
-            monkeypatch.setenv(name, names[logical])
-        monkeypatch.setenv("DISTRIBUTION_ID", "")
+        set_function_environment(monkeypatch, names)
         monkeypatch.setenv("INDEXNOW_KEY", KEY)
         monkeypatch.setenv("INDEXNOW_ENDPOINT", endpoint.url)
         yield Stack(names)

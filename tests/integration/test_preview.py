@@ -25,7 +25,7 @@ from chainpress_dev.local.template import load_template
 from functions.publish import app as publish_app
 from functions.rebuild import app as rebuild_app
 from functions.trending import app as trending_app
-from tests.support.aws import create_stack
+from tests.support.aws import create_stack, set_function_environment
 from tests.support.events import load_event
 from tests.support.lambda_context import Context
 from tests.support.paths import ROOT
@@ -140,17 +140,9 @@ def stack() -> Iterator[Stack]:
         monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
         clients.reset()
         names = create_stack()
-        for name, logical in (
-            ("CONTENT_BUCKET", "ContentBucket"),
-            ("SITE_BUCKET", "SiteBucket"),
-            ("ARTICLES_TABLE", "ArticlesTable"),
-            ("VIEWS_TABLE", "ViewsTable"),
-            ("RERENDER_QUEUE_URL", "RerenderQueue"),
-            ("PREVIEW_KEY_SECRET", "PreviewKey"),
-        ):
-            monkeypatch.setenv(name, names[logical])
-        monkeypatch.setenv("PREVIEW_DAYS", "7")
-        monkeypatch.setenv("DISTRIBUTION_ID", "")
+        set_function_environment(
+            monkeypatch, names, PREVIEW_KEY_SECRET=names["PreviewKey"], PREVIEW_DAYS="7"
+        )
         trending_app.ports.cache_clear()
         yield Stack(names)
         trending_app.ports.cache_clear()

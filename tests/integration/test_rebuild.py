@@ -23,7 +23,7 @@ from chainpress_dev.memory import InMemoryArticleStore, InMemoryHotLists, InMemo
 from functions.publish import app as publish_app
 from functions.rebuild import app as rebuild_app
 from functions.rerender import app as rerender_app
-from tests.support.aws import create_distribution, create_stack
+from tests.support.aws import create_distribution, create_stack, set_function_environment
 from tests.support.events import load_event
 from tests.support.faults import error_answer, inject
 from tests.support.lambda_context import Context
@@ -142,15 +142,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     with mock_aws():
         clients.reset()
         names = create_stack()
-        for name, logical in (
-            ("CONTENT_BUCKET", "ContentBucket"),
-            ("SITE_BUCKET", "SiteBucket"),
-            ("ARTICLES_TABLE", "ArticlesTable"),
-            ("VIEWS_TABLE", "ViewsTable"),
-            ("RERENDER_QUEUE_URL", "RerenderQueue"),
-        ):
-            monkeypatch.setenv(name, names[logical])
-        monkeypatch.setenv("DISTRIBUTION_ID", "")
+        set_function_environment(monkeypatch, names)
         monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "chainpress")
         monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "rebuild")
         yield Stack(names)

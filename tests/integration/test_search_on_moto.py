@@ -15,7 +15,7 @@ from moto import mock_aws
 from chainpress.aws import clients
 from chainpress.search import term_key, tokenize
 from tests.integration.test_rebuild import Stack, source
-from tests.support.aws import create_stack
+from tests.support.aws import create_stack, set_function_environment
 
 
 @pytest.fixture
@@ -23,15 +23,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     with mock_aws():
         clients.reset()
         names = create_stack()
-        for name, logical in (
-            ("CONTENT_BUCKET", "ContentBucket"),
-            ("SITE_BUCKET", "SiteBucket"),
-            ("ARTICLES_TABLE", "ArticlesTable"),
-            ("VIEWS_TABLE", "ViewsTable"),
-            ("RERENDER_QUEUE_URL", "RerenderQueue"),
-        ):
-            monkeypatch.setenv(name, names[logical])
-        monkeypatch.setenv("DISTRIBUTION_ID", "")
+        set_function_environment(monkeypatch, names)
         monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "rebuild")
         yield Stack(names)
     clients.reset()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from chainpress.aws import clients
 from chainpress_dev.local.template import create_resources, load_template
 from tests.support.paths import ROOT
@@ -18,6 +20,25 @@ def create_stack() -> dict[str, str]:
         sqs_client=clients.sqs(),
         secrets_client=clients.secretsmanager(),
     )
+
+
+# Function environment variable -> logical ID of the resource it names (what the template sets).
+FUNCTION_ENVIRONMENT = (
+    ("CONTENT_BUCKET", "ContentBucket"),
+    ("SITE_BUCKET", "SiteBucket"),
+    ("ARTICLES_TABLE", "ArticlesTable"),
+    ("VIEWS_TABLE", "ViewsTable"),
+    ("RERENDER_QUEUE_URL", "RerenderQueue"),
+)
+
+
+def set_function_environment(monkeypatch: Any, names: dict[str, str], **extra: str) -> None:
+    """The handlers' environment for the stack ``names`` (no CDN unless ``extra`` names one)."""
+    for name, logical in FUNCTION_ENVIRONMENT:
+        monkeypatch.setenv(name, names[logical])
+    monkeypatch.setenv("DISTRIBUTION_ID", "")
+    for name, value in extra.items():
+        monkeypatch.setenv(name, value)
 
 
 def create_distribution(site_bucket: str) -> str:
