@@ -436,9 +436,10 @@ def _fill(unit: str) -> str:
 def test_markup_heavy_input_renders_in_linear_time(source: str) -> None:
     started = time.process_time()
     body = render_markdown(source)
-    # 0.05-0.2 s of CPU on the project's machine (bench/bench_publish.py times 1 MiB of
-    # each: 0.2-0.8 s); markdown-it-py took minutes on some of these.
-    assert time.process_time() - started < 1.5
+    # 0.1-0.6 s of CPU on the project's idle machine, up to 1.6 s seen on a loaded one
+    # (bench/bench_publish.py times 1 MiB of each); a quadratic parser takes minutes on some of
+    # these (markdown-it-py did), so the bound has room for load and still catches that.
+    assert time.process_time() - started < 4.0
     assert body.html
 
 
