@@ -127,6 +127,25 @@ def test_budgets_nest_and_the_timer_is_disarmed_after() -> None:
         pass
 
 
+def test_other_threads_cpu_does_not_spend_the_rendering_threads_budget() -> None:
+    # A rebuild writes search files from a thread pool while the main thread renders: only the
+    # rendering thread's own CPU time counts against its template's budget.
+    stop = threading.Event()
+
+    def busy() -> None:
+        while not stop.is_set():
+            pass
+
+    worker = threading.Thread(target=busy)
+    worker.start()
+    try:
+        with cpu_budget(0.2):
+            time.sleep(0.8)  # the other thread spends ~0.8 s of CPU meanwhile
+    finally:
+        stop.set()
+        worker.join()
+
+
 def test_bundled_theme_renders_large_pages_within_budget() -> None:
     theme = Theme(SiteSettings())
     body = "<p>" + "比特币 " * 300_000 + "</p>"  # a page from the largest article

@@ -5,10 +5,11 @@ Jinja's sandbox stops templates from reaching Python internals, not from spendin
 render or exhaust memory. Every render runs under a budget (see docs/architecture.md,
 "Template budget"):
 
-* **CPU time**: ``cpu_budget(seconds)`` arms ``ITIMER_PROF`` (process CPU time) and its
-  ``SIGPROF`` handler raises ``BudgetExceeded`` in the rendering code. Signals are only
-  delivered to the main thread, where Lambda runs handlers; elsewhere (a test's worker thread)
-  the same deadline is checked at every call, operator and output chunk a template makes.
+* **CPU time**: ``cpu_budget(seconds)`` arms ``ITIMER_PROF`` (process CPU time, checked
+  against the rendering thread's own: ``time.thread_time``) and its ``SIGPROF`` handler
+  raises ``BudgetExceeded`` in the rendering code. Signals are only delivered to the main
+  thread, where Lambda runs handlers; elsewhere (a test's worker thread) the same deadline
+  is checked at every call, operator and output chunk a template makes.
   Budgets nest: an inner one never outlives the outer one.
 * **Size**: a signal cannot interrupt one long C operation, so the operations that can make a
   large value from small ones are checked *before* they run (``BudgetedSandbox``): ``*``,
@@ -71,7 +72,9 @@ class BudgetExceeded(Exception):
 
 
 class _State(threading.local):
-    deadline: float | None = None  # process CPU time (time.process_time) the render must end by
+    # CPU time of this thread (time.thread_time) the render must end by: other threads' work
+    # (a pool writing search files, moto in tests) is not the template's.
+    deadline: float | None = None
     polled: float | None = None  # the deadline when no timer enforces it (checked by hooks)
     made: int = 0  # characters/items made under the current budget (see MAX_MADE)
 
@@ -87,6 +90,12 @@ def _expired() -> None:
 def _on_timer(signum: int, frame: object) -> None:
     if _state.deadline is None:
         return
+    # ITIMER_PROF counts the whole process's CPU time: when other threads spent part of it,
+    # wait for the rest of this thread's budget.
+    left = _state.deadline - time.thread_time()
+    if left > 0.001:
+        signal.setitimer(signal.ITIMER_PROF, left)
+        return
     # Fire again shortly, should the template code swallow this one.
     signal.setitimer(signal.ITIMER_PROF, 0.05)
     _expired()
@@ -95,7 +104,7 @@ def _on_timer(signum: int, frame: object) -> None:
 def check_time() -> None:
     """Raise when the current budget's deadline has passed (hooks call it; cheap)."""
     deadline = _state.polled
-    if deadline is not None and time.process_time() > deadline:
+    if deadline is not None and time.thread_time() > deadline:
         _expired()
 
 
@@ -103,7 +112,7 @@ def check_time() -> None:
 def cpu_budget(seconds: float) -> Iterator[None]:
     """Run the block under a CPU-time budget (nested budgets: the earliest deadline wins)."""
     outer = _state.deadline
-    now = time.process_time()
+    now = time.thread_time()
     deadline = now + seconds if outer is None else min(outer, now + seconds)
     use_timer = threading.current_thread() is _MAIN and hasattr(signal, "setitimer")
     previous_handler = None
@@ -124,7 +133,7 @@ def cpu_budget(seconds: float) -> Iterator[None]:
         _state.made += outer_made
         if use_timer and outer is not None:
             # Back to the outer budget's remaining time (fires at once if it has run out).
-            signal.setitimer(signal.ITIMER_PROF, max(outer - time.process_time(), 0.001))
+            signal.setitimer(signal.ITIMER_PROF, max(outer - time.thread_time(), 0.001))
         elif use_timer and previous_handler is not None:  # None: installed outside Python
             signal.signal(signal.SIGPROF, previous_handler)
 
