@@ -3,7 +3,8 @@
 PY313 := $(shell PYENV_VERSION=3.13.0 python3.13 -c 'import sys' >/dev/null 2>&1 && echo yes)
 BOOTSTRAP_PYTHON ?= $(if $(PY313),PYENV_VERSION=3.13.0 python3.13,python3)
 VENV ?= .venv
-# pytest workers (pytest-xdist); each test file runs whole on one worker.
+# pytest workers (pytest-xdist): tests are shared out one by one, an idle worker takes queued
+# ones from the other (worksteal), so the long tests do not end up queued on one worker.
 TEST_WORKERS ?= 2
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -30,7 +31,7 @@ test-deps:
 	tools/install-test-deps.sh
 
 test: lint typecheck test-deps
-	AWS_DEFAULT_REGION=us-east-1 $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	AWS_DEFAULT_REGION=us-east-1 $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 unit: venv
 	$(BIN)/pytest tests/unit
