@@ -4,25 +4,18 @@ bombs and broken files."""
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
-
 import pytest
 
 from chainpress import publishing
-from chainpress.model import pad_sequencer
 from chainpress.pages import BuildContext, Page, build
-from chainpress.publishing import PublishOutcome, PublishPorts, SourceEvent, publish_event
 from chainpress.site import load_site
 from chainpress_dev.memory import (
-    InMemoryArticleStore,
-    InMemoryContentSource,
     InMemoryHotLists,
-    InMemorySiteWriter,
 )
 from tests.support.images import bomb, photo, png, size_of, truncated
+from tests.unit.test_bundles import NOW
+from tests.unit.test_bundles import Editor as BundleEditor
 
-NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
 PHOTO = photo(1700, 850)
 ARTICLE = (
     b"---\ntitle: Gas fees explained\ndate: 2024-04-01\ncategory: blockchain\n"
@@ -31,31 +24,11 @@ ARTICLE = (
 FOLDER = "articles/tutorials/send-token/"
 
 
-class Editor:
-    def __init__(self) -> None:
-        self.content = InMemoryContentSource()
-        self.site = InMemorySiteWriter()
-        self.store = InMemoryArticleStore()
-        self.ports = PublishPorts(content=self.content, site=self.site, store=self.store)
-        self.seq = 0
-
-    def _event(self, key: str, version: str, kind: str) -> PublishOutcome:
-        self.seq += 1
-        event = SourceEvent(key, version, pad_sequencer(f"{self.seq:X}"), kind)  # type: ignore[arg-type]
-        return publish_event(event, self.ports, NOW)
-
-    def upload(self, key: str, data: bytes) -> PublishOutcome:
-        return self._event(key, self.content.put(key, data), "created")
-
-    def delete(self, key: str) -> PublishOutcome:
-        self.content.delete(key)
-        return self._event(key, "marker", "removed")
+class Editor(BundleEditor):
+    """The page-bundle tests' editor (same clock), reading pages back as text."""
 
     def page(self, key: str) -> str:
         return self.site.objects[key].data.decode()
-
-    def report(self, key: str) -> dict[str, Any]:
-        return self.content.reports[key]
 
 
 @pytest.fixture
